@@ -1,0 +1,31 @@
+//! One file per subcommand: glue between the parsed command line and the library.
+
+mod fake_zep;
+
+use crate::cli::{Cli, Command};
+
+/// How a command that ran to completion turned out; errors are reported separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran and its result is good.
+    Success,
+    /// The job ran and its result is bad (a failed check or gate).
+    Failed,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Success => crate::EXIT_OK,
+            Outcome::Failed => crate::EXIT_FAILED,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::FakeZep(args) => fake_zep::run(args).await,
+    }
+}

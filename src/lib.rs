@@ -1,0 +1,21 @@
+//! rollgate: load testing and canary analysis that decides whether a rollout of a Zep-backed memory
+//! layer may move to its next phase.
+//!
+//! The library runs what the binary runs: every subcommand is an entry point in [`commands`], so
+//! integration tests call them in-process. Components that later subcommands embed (the fake Zep
+//! first) are modules of their own with a start/shutdown handle.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod commands;
+pub mod fake_zep;
+pub mod logging;
+pub mod net;
+
+/// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).
+pub const EXIT_OK: u8 = 0;
+/// Exit code for "the command ran and its outcome is bad" (a failed gate or check).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for "the command could not do its job" (bad input, a port in use, an I/O error).
+pub const EXIT_ERROR: u8 = 2;
