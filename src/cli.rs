@@ -25,6 +25,93 @@ pub enum Command {
     /// Run a fake Zep server that speaks Zep's HTTP API and injects faults.
     #[command(after_help = FAKE_ZEP_EXAMPLES)]
     FakeZep(FakeZepArgs),
+    /// Run the reference assistant: a chat service with the seed's Zep memory layer and metrics.
+    #[command(after_help = ASSISTANT_EXAMPLES)]
+    Assistant(AssistantArgs),
+}
+
+const ASSISTANT_EXAMPLES: &str = "\
+Examples:
+  # A baseline in write-only mode against a local fake Zep (first stdout line is the URL):
+  rollgate assistant --listen 127.0.0.1:0 --zep-url http://127.0.0.1:8600 --mode write_only
+
+  # A bad canary reading context, slowed down by a regression file, for ten minutes:
+  rollgate assistant --variant canary --mode read_write --regression fixtures/regressions/slow-canary.toml --for 10m
+
+  # No model time (capacity runs), per-turn log lines to a file:
+  rollgate assistant --brain-latency 0 --turn-log /tmp/turns.jsonl
+
+  # Talk to it:
+  curl -d '{\"thread_id\":\"t1\",\"user_id\":\"u1\",\"message\":\"2BR in Girne\",\"client_msg_id\":\"m1\"}' \\
+       -H 'content-type: application/json' http://127.0.0.1:8700/api/chat
+  curl http://127.0.0.1:8700/metrics";
+
+/// Options of `rollgate assistant`.
+#[derive(Debug, Args)]
+pub struct AssistantArgs {
+    /// Address to listen on. Port 0 picks a free port; the URL is printed on stdout's first line.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub listen: SocketAddr,
+    /// Allow a non-loopback --listen address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Zep base URL (the v3 threads API is under /api/v2 of it).
+    #[arg(
+        long,
+        env = "ROLLGATE_ZEP_URL",
+        default_value = "http://127.0.0.1:8600"
+    )]
+    pub zep_url: String,
+    /// Zep API key, sent as `Authorization: Api-Key <key>`.
+    #[arg(
+        long,
+        env = "ROLLGATE_ZEP_KEY",
+        default_value = "rollgate-dev-key",
+        hide_env_values = true
+    )]
+    pub zep_key: String,
+    /// Memory mode: off, write_only (write every message) or read_write (also read context).
+    #[arg(long, value_enum, default_value_t = crate::assistant::mode::Mode::WriteOnly)]
+    pub mode: crate::assistant::mode::Mode,
+    /// Value of the `variant` label on every metric.
+    #[arg(long, value_enum, default_value_t = crate::assistant::Variant::Baseline)]
+    pub variant: crate::assistant::Variant,
+    /// Model time per turn: 0, fixed:80ms, uniform:50ms:200ms or lognormal:MEDIAN:SIGMA.
+    #[arg(long, value_name = "DIST", default_value = "lognormal:120ms:0.4")]
+    pub brain_latency: crate::assistant::brain::LatencyDist,
+    /// Regression file (TOML) that makes this assistant a bad canary; see the README.
+    #[arg(long, value_name = "FILE")]
+    pub regression: Option<PathBuf>,
+    /// Seed of the model-time and injected-error RNGs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the per-turn JSON log line goes: stderr, off, or a file path (appended).
+    #[arg(long, value_name = "TARGET", default_value = "stderr")]
+    pub turn_log: crate::assistant::turn_log::TurnLogTarget,
+    /// Total deadline of a context read (connect + headers + body).
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub read_deadline: Duration,
+    /// How long a context read is reused for the same thread.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+    /// Consecutive Zep failures (5xx, connection, timeout) that open the breaker.
+    #[arg(long, default_value_t = 5)]
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before a half-open probe.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub breaker_open_for: Duration,
+    /// Consecutive 401/403 answers that downgrade read_write to write_only.
+    #[arg(long, default_value_t = 3)]
+    pub downgrade_after: u32,
+    /// How long an auth downgrade lasts.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub downgrade_for: Duration,
+    /// Attempts per message write, the first included.
+    #[arg(long, default_value_t = 4)]
+    pub write_attempts: u32,
+    /// Stop by itself after this long. Default: serve until Ctrl-C.
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub run_for: Option<Duration>,
 }
 
 const FAKE_ZEP_EXAMPLES: &str = "\
@@ -56,7 +143,11 @@ pub struct FakeZepArgs {
     #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub run_for: Option<Duration>,
     /// API key clients must send as `Authorization: Api-Key <key>` (repeat for several).
-    #[arg(long = "api-key", value_name = "KEY", default_value = "rollgate-dev-key")]
+    #[arg(
+        long = "api-key",
+        value_name = "KEY",
+        default_value = "rollgate-dev-key"
+    )]
     pub api_keys: Vec<String>,
     /// Body of a 401 for a wrong key: `json` (Zep Cloud, {"message": ...}) or `text` (Zep CE).
     #[arg(long, value_enum, default_value_t = crate::fake_zep::AuthBody::Json)]

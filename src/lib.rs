@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod assistant;
 pub mod cli;
 pub mod commands;
 pub mod fake_zep;

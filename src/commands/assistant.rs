@@ -1,0 +1,80 @@
+//! `rollgate assistant`: resolve the flags into an assistant config, start it, print its URL on
+//! the first stdout line, serve until Ctrl-C or `--for`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::assistant::breaker::BreakerConfig;
+use crate::assistant::mode::DowngradeConfig;
+use crate::assistant::read_path::ReadConfig;
+use crate::assistant::regression::Regression;
+use crate::assistant::write_worker::WriteConfig;
+use crate::assistant::{Assistant, Config};
+use crate::cli::AssistantArgs;
+
+use super::Outcome;
+
+/// How long queued writes may drain at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Resolves the flags (and the regression file) into a config.
+pub fn config(args: &AssistantArgs) -> anyhow::Result<Config> {
+    let regression = match &args.regression {
+        Some(path) => Regression::load(path)?,
+        None => Regression::default(),
+    };
+    Ok(Config {
+        listen: args.listen,
+        allow_remote: args.allow_remote,
+        zep_url: args.zep_url.clone(),
+        zep_key: args.zep_key.clone(),
+        mode: args.mode,
+        variant: args.variant,
+        brain_latency: args.brain_latency,
+        seed: args.seed,
+        regression,
+        read: ReadConfig {
+            deadline: args.read_deadline,
+            cache_ttl: args.cache_ttl,
+            ..ReadConfig::default()
+        },
+        write: WriteConfig {
+            max_attempts: args.write_attempts.max(1),
+            ..WriteConfig::default()
+        },
+        breaker: BreakerConfig {
+            failure_threshold: args.breaker_threshold.max(1),
+            open_for: args.breaker_open_for,
+        },
+        downgrade: DowngradeConfig {
+            auth_failures: args.downgrade_after.max(1),
+            duration: args.downgrade_for,
+        },
+        turn_log: args.turn_log.clone(),
+        ..Config::default()
+    })
+}
+
+pub async fn run(args: AssistantArgs) -> anyhow::Result<Outcome> {
+    let config = config(&args)?;
+    let assistant = Assistant::start(config)
+        .await
+        .context("cannot start the assistant")?;
+    println!("{}", assistant.url());
+    match args.run_for {
+        Some(limit) => {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        None => {
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
+        }
+    }
+    assistant.shutdown(DRAIN).await;
+    Ok(Outcome::Success)
+}
