@@ -198,6 +198,7 @@ impl ZepClient {
             .timeout(attempt_timeout)
             .connect_timeout(attempt_timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(64)
+            .no_proxy()
             .build()
             .map_err(|source| ZepError::Transport {
                 method: "CLIENT",
