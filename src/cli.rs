@@ -46,9 +46,76 @@ Examples:
        -H 'content-type: application/json' http://127.0.0.1:8700/api/chat
   curl http://127.0.0.1:8700/metrics";
 
-/// Options of `rollgate assistant`.
+/// `rollgate assistant [backfill]`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AssistantArgs {
+    /// A maintenance job instead of serving.
+    #[command(subcommand)]
+    pub action: Option<AssistantAction>,
+    /// Serving options.
+    #[command(flatten)]
+    pub serve: AssistantServeArgs,
+}
+
+/// Maintenance jobs of the assistant.
+#[derive(Debug, Subcommand)]
+pub enum AssistantAction {
+    /// Replay stored conversation history (JSONL) into Zep, resumable, never writing a message twice.
+    #[command(after_help = BACKFILL_EXAMPLES)]
+    Backfill(BackfillArgs),
+}
+
+const BACKFILL_EXAMPLES: &str = "\
+Input: one message per line,
+  {\"thread_id\":\"t1\",\"user_id\":\"u1\",\"role\":\"user\",\"content\":\"2BR in Girne\",
+   \"created_at\":\"2026-11-01T10:00:00Z\",\"message_id\":\"m1\"}
+
+Examples:
+  # What would be written from the last 30 days:
+  rollgate assistant backfill --input history.jsonl --since 30d --dry-run
+
+  # Write it; after an interruption or a failure, the same command resumes from the checkpoint:
+  rollgate assistant backfill --input history.jsonl --since 30d --zep-url http://127.0.0.1:8600";
+
+/// Options of `rollgate assistant backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// History file: JSONL, one message per line.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Only messages newer than this (for example 30d). Default: all.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Validate and count, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Checkpoint file. Default: the input path with `.checkpoint` appended.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Zep base URL.
+    #[arg(
+        long,
+        env = "ROLLGATE_ZEP_URL",
+        default_value = "http://127.0.0.1:8600"
+    )]
+    pub zep_url: String,
+    /// Zep API key.
+    #[arg(
+        long,
+        env = "ROLLGATE_ZEP_KEY",
+        default_value = "rollgate-dev-key",
+        hide_env_values = true
+    )]
+    pub zep_key: String,
+    /// Attempts per batch, the first included.
+    #[arg(long, default_value_t = 5)]
+    pub attempts: u32,
+}
+
+/// Options of `rollgate assistant` (serving).
+#[derive(Debug, Args)]
+pub struct AssistantServeArgs {
     /// Address to listen on. Port 0 picks a free port; the URL is printed on stdout's first line.
     #[arg(long, default_value = "127.0.0.1:8700")]
     pub listen: SocketAddr,

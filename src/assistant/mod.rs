@@ -12,6 +12,7 @@
 //! [`mode`] what switches memory down, [`metrics`] and [`turn_log`] what it reports, [`http`] the
 //! transports.
 
+pub mod backfill;
 pub mod brain;
 pub mod breaker;
 pub mod http;
