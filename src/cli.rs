@@ -27,7 +27,7 @@ pub enum Command {
     FakeZep(FakeZepArgs),
     /// Run the reference assistant: a chat service with the seed's Zep memory layer and metrics.
     #[command(after_help = ASSISTANT_EXAMPLES)]
-    Assistant(AssistantArgs),
+    Assistant(Box<AssistantArgs>),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\

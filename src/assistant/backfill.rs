@@ -95,7 +95,7 @@ pub enum BackfillError {
         /// Messages written before (this run and earlier ones).
         written: u64,
         /// The last failure.
-        source: ZepError,
+        source: Box<ZepError>,
     },
     /// The Zep client could not be built.
     #[error(transparent)]
@@ -165,7 +165,11 @@ fn parse_line(
         line,
         message,
     };
-    let record: Record = serde_json::from_str(text).map_err(|err| fail(err.to_string()))?;
+    let record: Record = serde_json::from_str(text).map_err(|err| {
+        let said = err.to_string();
+        let what = said.split(" at line ").next().unwrap_or(&said).to_string();
+        fail(format!("{what} (column {})", err.column()))
+    })?;
     for (field, value) in [
         ("thread_id", &record.thread_id),
         ("user_id", &record.user_id),
@@ -338,7 +342,7 @@ pub async fn run(config: &BackfillConfig) -> Result<Summary, BackfillError> {
                     line: first.line,
                     attempts,
                     written: checkpoint.written,
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         summary.recovered += u64::from(recovered);
@@ -451,7 +455,7 @@ mod tests {
         let err = parse_line(path, 2, r#"{"thread_id":"t1"}"#, None)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("history.jsonl:2: missing field"), "{err}");
+        assert_eq!(err, "history.jsonl:2: missing field `user_id` (column 18)");
         let bad_role = line("t1", "m1", "2026-11-01T10:00:00Z").replace("\"user\",", "\"bot\",");
         let err = parse_line(path, 3, &bad_role, None)
             .unwrap_err()

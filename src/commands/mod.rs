@@ -28,6 +28,6 @@ impl Outcome {
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::FakeZep(args) => fake_zep::run(args).await,
-        Command::Assistant(args) => assistant::run(args).await,
+        Command::Assistant(args) => assistant::run(*args).await,
     }
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 use rollgate::assistant::mode::Mode;
 use serde_json::json;
 
-use super::support::{chat, config, dead_url, scrape, start, turn, Ws};
+use super::support::{chat, config, dead_url, eventually, metric, scrape, start, turn, Ws};
 
 #[tokio::test]
 async fn bad_chat_bodies_get_400_with_a_message() {
@@ -92,6 +92,64 @@ async fn an_unreachable_zep_at_start_turns_memory_off_and_the_app_still_answers(
         "{metrics}"
     );
     assistant.shutdown(std::time::Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn memory_comes_back_when_an_unreachable_zep_starts_answering() {
+    let url = dead_url();
+    let probe_interval = std::time::Duration::from_millis(100);
+    let assistant = start(rollgate::assistant::Config {
+        probe_interval,
+        ..config(&url, Mode::WriteOnly)
+    })
+    .await;
+    let gauge = "memory_mode_gauge{variant=\"baseline\"}";
+    assert_eq!(metric(&scrape(&assistant).await, gauge), 0.0);
+    // Something starts answering HTTP on that address (any status counts as reachable).
+    let listener = tokio::net::TcpListener::bind(url.trim_start_matches("http://"))
+        .await
+        .expect("rebind the port");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new()).await;
+    });
+    let back = eventually(std::time::Duration::from_secs(10), || async {
+        metric(&scrape(&assistant).await, gauge) == 1.0
+    })
+    .await;
+    assert!(back, "memory mode never came back to write_only");
+    let (_, answer) = chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
+    assert_eq!(answer["trace"]["memory"]["mode"], "write_only");
+    server.abort();
+    assistant.shutdown(std::time::Duration::from_secs(1)).await;
+}
+
+#[test]
+fn the_first_stdout_line_is_the_url() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args([
+            "assistant",
+            "--listen",
+            "127.0.0.1:0",
+            "--for",
+            "3s",
+            "--turn-log",
+            "off",
+            "--zep-url",
+        ])
+        .arg(dead_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("rollgate runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).expect("a line");
+    let status = child.wait().expect("exits after --for");
+    assert!(
+        first.starts_with("http://127.0.0.1:") && !first.ends_with(":0\n"),
+        "{first}"
+    );
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]
