@@ -15,21 +15,24 @@ pub enum ListenError {
         addr: SocketAddr,
     },
     /// Binding failed (port in use, permission denied...).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The requested address.
         addr: SocketAddr,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 /// Binds a tokio listener on `addr`, refusing non-loopback addresses unless `allow_remote`.
-pub async fn bind(addr: SocketAddr, allow_remote: bool) -> Result<tokio::net::TcpListener, ListenError> {
+pub async fn bind(
+    addr: SocketAddr,
+    allow_remote: bool,
+) -> Result<tokio::net::TcpListener, ListenError> {
     if !allow_remote && !addr.ip().is_loopback() {
         return Err(ListenError::NotLoopback { addr });
     }
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ListenError::Bind { addr, source })
+        .map_err(|error| ListenError::Bind { addr, error })
 }
