@@ -15,12 +15,12 @@ pub enum ListenError {
         addr: SocketAddr,
     },
     /// Binding failed (port in use, permission denied...).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The requested address.
         addr: SocketAddr,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -34,5 +34,5 @@ pub async fn bind(
     }
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| ListenError::Bind { addr, source })
+        .map_err(|error| ListenError::Bind { addr, error })
 }

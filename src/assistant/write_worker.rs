@@ -7,7 +7,8 @@
 //!   a `Retry-After` is honoured exactly and its seconds are added to
 //!   `memory_zep_retry_after_seconds`.
 //! - **Idempotency**: a dedupe record of `(thread, client_msg_id)` skips a repeated turn
-//!   (`reason="duplicate"`); the `Idempotency-Key` header carries the client_msg_id on every attempt;
+//!   (`reason="duplicate"`); the `Idempotency-Key` header carries `{thread}:{client_msg_id}` on
+//!   every attempt;
 //!   and before retrying a write whose outcome is unknown (timeout, reset, 5xx) the worker asks Zep
 //!   whether the message already landed (Zep v3 has no server-side idempotency).
 //! - **Breaker**: while it is open, writes are skipped (`reason="circuit_open"`).
@@ -272,6 +273,8 @@ fn backoff(config: &WriteConfig, attempt: u32) -> Duration {
 async fn write_one(shared: &Shared, job: WriteJob) {
     let metrics = &shared.metrics;
     let key = (job.thread_id.clone(), job.client_msg_id.clone());
+    // One key per logical write, the same on every attempt; client_msg_id is unique per thread.
+    let idempotency_key = format!("{}:{}", job.thread_id, job.client_msg_id);
     let last_id = job
         .messages
         .last()
@@ -324,7 +327,7 @@ async fn write_one(shared: &Shared, job: WriteJob) {
                 }
                 shared
                     .client
-                    .add_messages(&job.thread_id, &job.messages, &job.client_msg_id)
+                    .add_messages(&job.thread_id, &job.messages, &idempotency_key)
                     .await
             }
             Err(err) => Err(err),

@@ -1,5 +1,10 @@
-//! The reference assistant over real HTTP and WebSocket on loopback.
+//! The reference assistant over real HTTP and WebSocket on loopback, against the fake Zep.
 
 mod bad_input;
 mod metrics;
+mod read_path;
+mod resilience;
+mod routing;
 mod support;
+mod write_path;
+mod zep;

@@ -28,11 +28,33 @@ async fn a_second_turn_within_30s_is_served_from_the_cache() {
     let (_, other) = chat(&assistant, &turn("t2", "2BR in Girne", "m1")).await;
     assert_eq!(other["trace"]["memory"]["source"], "zep");
 
-    assert_eq!(zep::entries(&fake, "t1", GET_CONTEXT).await.len(), 1, "one read for two turns");
+    assert_eq!(
+        zep::entries(&fake, "t1", GET_CONTEXT).await.len(),
+        1,
+        "one read for two turns"
+    );
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_context_cache_total{{result=\"hit\",{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_context_cache_total{{result=\"miss\",{V}}}")), 2.0);
-    assert_eq!(metric(&text, &format!("memory_zep_read_latency_seconds_count{{{V}}}")), 2.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_context_cache_total{{result=\"hit\",{V}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_context_cache_total{{result=\"miss\",{V}}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_read_latency_seconds_count{{{V}}}")
+        ),
+        2.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }
@@ -46,19 +68,42 @@ async fn zep_context_gives_the_checklist_trace_and_soft_hints() {
     writer.shutdown(Duration::from_secs(2)).await;
 
     // A fresh assistant (no local state for t1) reading Zep's context over the WebSocket.
-    let read = ReadConfig { cache: false, ..ReadConfig::default() };
-    let reader = start(Config { read, ..config(&fake.url(), Mode::ReadWrite) }).await;
+    let read = ReadConfig {
+        cache: false,
+        ..ReadConfig::default()
+    };
+    let reader = start(Config {
+        read,
+        ..config(&fake.url(), Mode::ReadWrite)
+    })
+    .await;
     let mut ws = Ws::connect(&reader).await;
     let (_, trace) = ws.turn(&turn("t1", "any flats?", "m2")).await;
     let memory = &trace["memory"];
     assert_eq!(
-        (&memory["used"], &memory["mode"], &memory["source"], &memory["strategy"]),
-        (&json!(true), &json!("read_write"), &json!("zep"), &json!("summary")),
+        (
+            &memory["used"],
+            &memory["mode"],
+            &memory["source"],
+            &memory["strategy"]
+        ),
+        (
+            &json!(true),
+            &json!("read_write"),
+            &json!("zep"),
+            &json!("summary")
+        ),
         "{trace}"
     );
-    assert!(memory["took_ms"].as_u64().is_some() && memory.get("reason").is_none(), "{memory}");
+    assert!(
+        memory["took_ms"].as_u64().is_some() && memory.get("reason").is_none(),
+        "{memory}"
+    );
     // Bedrooms, budget and place came from memory; none was in this turn.
-    assert_eq!(trace["routing"]["slots"], json!({ "bedrooms": 2, "budget": 150000, "location": "Girne" }));
+    assert_eq!(
+        trace["routing"]["slots"],
+        json!({ "bedrooms": 2, "budget": 150000, "location": "Girne" })
+    );
     assert_eq!(
         trace["routing"]["slot_sources"],
         json!({ "bedrooms": "memory", "budget": "memory", "location": "memory" })

@@ -16,28 +16,63 @@ const V: &str = "variant=\"baseline\"";
 async fn the_breaker_opens_on_forced_5xx_and_the_app_still_answers() {
     let fake = zep::start().await;
     let assistant = start(config(&fake.url(), Mode::WriteOnly)).await;
-    zep::faults(&fake, "[[rule]]\nfault = { kind = \"status\", status = 503 }\n").await;
+    zep::faults(
+        &fake,
+        "[[rule]]\nfault = { kind = \"status\", status = 503 }\n",
+    )
+    .await;
     let (status, first) = chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
     assert_eq!(status, 200, "{first}");
     // Three consecutive 503s (threshold 3) open it; the fourth attempt is skipped.
     let opened = eventually(Duration::from_secs(10), || async {
-        metric(&scrape(&assistant).await, &format!("memory_zep_breaker_opens_total{{{V}}}")) == 1.0
+        metric(
+            &scrape(&assistant).await,
+            &format!("memory_zep_breaker_opens_total{{{V}}}"),
+        ) == 1.0
     })
     .await;
-    assert!(opened, "breaker never opened:\n{}", scrape(&assistant).await);
+    assert!(
+        opened,
+        "breaker never opened:\n{}",
+        scrape(&assistant).await
+    );
 
     let (status, answer) = chat(&assistant, &turn("t1", "show me", "m2")).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["agent"], "real_estate");
-    assert_eq!(answer["trace"]["memory"], json!({ "used": false, "mode": "off", "reason": "breaker_open" }));
+    assert_eq!(
+        answer["trace"]["memory"],
+        json!({ "used": false, "mode": "off", "reason": "breaker_open" })
+    );
     assert_eq!(answer["trace"]["write"], "circuit_open");
 
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_breaker_state{{{V}}}")), 2.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_skipped_total{{reason=\"circuit_open\",{V}}}")), 2.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_attempts_total{{{V}}}")), 3.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_requests_total{{{V}}}")), 2.0);
-    assert_eq!(metric(&text, &format!("assistant_errors_total{{transport=\"http\",{V}}}")), 0.0);
+    assert_eq!(
+        metric(&text, &format!("memory_zep_breaker_state{{{V}}}")),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_write_skipped_total{{reason=\"circuit_open\",{V}}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_attempts_total{{{V}}}")),
+        3.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_requests_total{{{V}}}")),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("assistant_errors_total{{transport=\"http\",{V}}}")
+        ),
+        0.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }
@@ -46,7 +81,11 @@ async fn the_breaker_opens_on_forced_5xx_and_the_app_still_answers() {
 async fn the_250ms_read_deadline_holds_against_a_hanging_zep() {
     let fake = zep::start().await;
     let assistant = start(config(&fake.url(), Mode::ReadWrite)).await;
-    zep::faults(&fake, "[[rule]]\nroutes = [\"reads\"]\nfault = { kind = \"connection\", mode = \"hang\" }\n").await;
+    zep::faults(
+        &fake,
+        "[[rule]]\nroutes = [\"reads\"]\nfault = { kind = \"connection\", mode = \"hang\" }\n",
+    )
+    .await;
     let started = Instant::now();
     let (status, answer) = chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
     let took = started.elapsed();
@@ -55,17 +94,47 @@ async fn the_250ms_read_deadline_holds_against_a_hanging_zep() {
     assert!(took < Duration::from_millis(400), "turn took {took:?}");
     let memory = &answer["trace"]["memory"];
     assert_eq!(
-        (&memory["used"], &memory["mode"], &memory["reason"], &memory["source"], &memory["strategy"]),
-        (&json!(false), &json!("read_write"), &json!("timeout"), &json!("local"), &json!("last_messages"))
+        (
+            &memory["used"],
+            &memory["mode"],
+            &memory["reason"],
+            &memory["source"],
+            &memory["strategy"]
+        ),
+        (
+            &json!(false),
+            &json!("read_write"),
+            &json!("timeout"),
+            &json!("local"),
+            &json!("last_messages")
+        )
     );
     let took_ms = memory["took_ms"].as_u64().expect("took_ms");
     assert!((250..400).contains(&took_ms), "took_ms {took_ms}");
     assert_eq!(zep::entries(&fake, "t1", GET_CONTEXT).await.len(), 1);
 
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_context_failures_total{{reason=\"timeout\",{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_read_latency_seconds_count{{{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_read_latency_seconds_bucket{{{V},le=\"0.25\"}}")), 0.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_context_failures_total{{reason=\"timeout\",{V}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_read_latency_seconds_count{{{V}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_read_latency_seconds_bucket{{{V},le=\"0.25\"}}")
+        ),
+        0.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }
@@ -73,29 +142,70 @@ async fn the_250ms_read_deadline_holds_against_a_hanging_zep() {
 #[tokio::test]
 async fn a_401_storm_downgrades_to_write_only_then_the_mode_comes_back() {
     let fake = zep::start().await;
-    let downgrade = DowngradeConfig { auth_failures: 3, duration: Duration::from_secs(1) };
-    let assistant = start(Config { downgrade, ..config(&fake.url(), Mode::ReadWrite) }).await;
-    zep::faults(&fake, "[[rule]]\nfault = { kind = \"auth\", status = 401 }\n").await;
+    let downgrade = DowngradeConfig {
+        auth_failures: 3,
+        duration: Duration::from_secs(1),
+    };
+    let assistant = start(Config {
+        downgrade,
+        ..config(&fake.url(), Mode::ReadWrite)
+    })
+    .await;
+    zep::faults(
+        &fake,
+        "[[rule]]\nfault = { kind = \"auth\", status = 401 }\n",
+    )
+    .await;
     let mut modes = Vec::new();
     for n in 0..4 {
-        let (status, answer) = chat(&assistant, &turn("t1", "2BR in Girne", &format!("m{n}"))).await;
+        let (status, answer) =
+            chat(&assistant, &turn("t1", "2BR in Girne", &format!("m{n}"))).await;
         assert_eq!(status, 200, "{answer}");
-        modes.push(answer["trace"]["memory"]["mode"].as_str().unwrap_or_default().to_string());
+        modes.push(
+            answer["trace"]["memory"]["mode"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     // Each read_write turn reads once (401) and its write gets 401s: the third 401 downgrades.
     assert_eq!(modes.first().map(String::as_str), Some("read_write"));
-    assert_eq!(modes.last().map(String::as_str), Some("write_only"), "{modes:?}");
+    assert_eq!(
+        modes.last().map(String::as_str),
+        Some("write_only"),
+        "{modes:?}"
+    );
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_downgrades_total{{reason=\"auth\",{V}}}")), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_downgrades_total{{reason=\"auth\",{V}}}")
+        ),
+        1.0
+    );
     assert_eq!(metric(&text, &format!("memory_mode_gauge{{{V}}}")), 1.0);
-    assert!(metric(&text, &format!("memory_zep_context_failures_total{{reason=\"auth\",{V}}}")) >= 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_breaker_opens_total{{{V}}}")), 0.0);
+    assert!(
+        metric(
+            &text,
+            &format!("memory_zep_context_failures_total{{reason=\"auth\",{V}}}")
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_breaker_opens_total{{{V}}}")),
+        0.0
+    );
 
     zep::faults(&fake, "").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (_, answer) = chat(&assistant, &turn("t1", "show me", "m9")).await;
     assert_eq!(answer["trace"]["memory"]["mode"], "read_write", "{answer}");
-    assert_eq!(metric(&scrape(&assistant).await, &format!("memory_mode_gauge{{{V}}}")), 2.0);
+    assert_eq!(
+        metric(
+            &scrape(&assistant).await,
+            &format!("memory_mode_gauge{{{V}}}")
+        ),
+        2.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }

@@ -25,21 +25,40 @@ async fn sticky_follow_up_cross_agent_switch_and_handoff() {
     assert_eq!(follow["agent"], "real_estate", "no router flip");
     assert_eq!(follow["routing"]["reason"], "sticky_followup");
     assert_eq!(follow["routing"]["awaiting_clarification"], true);
-    assert!(tokens.concat().contains("details of the first 2-bedroom listing in Girne"), "{tokens:?}");
+    assert!(
+        tokens
+            .concat()
+            .contains("details of the first 2-bedroom listing in Girne"),
+        "{tokens:?}"
+    );
 
     let (tokens, switched) = ws.turn(&turn("t1", "nearest pharmacy", "m3")).await;
     assert_eq!(switched["agent"], "local_info");
     assert_eq!(switched["routing"]["reason"], "classified");
-    assert_eq!(switched["memory"], json!({ "used": true, "mode": "write_only", "source": "zep" }));
-    assert!(tokens.concat().contains("nearest pharmacy to the centre of Girne"), "{tokens:?}");
+    assert_eq!(
+        switched["memory"],
+        json!({ "used": true, "mode": "write_only", "source": "zep" })
+    );
+    assert!(
+        tokens
+            .concat()
+            .contains("nearest pharmacy to the centre of Girne"),
+        "{tokens:?}"
+    );
 
     ws.turn(&turn("t1", "2BR in Girne", "m4")).await;
-    let (_, handed) = ws.turn(&turn("t1", "what's the neighbourhood like?", "m5")).await;
+    let (_, handed) = ws
+        .turn(&turn("t1", "what's the neighbourhood like?", "m5"))
+        .await;
     assert_eq!(handed["agent"], "local_info");
     assert_eq!(handed["routing"]["reason"], "handoff");
     assert_eq!(handed["routing"]["handoff_from"], "real_estate");
 
-    assert_eq!(zep::wait_stored(&fake, "t1", 10).await, 10, "every turn written");
+    assert_eq!(
+        zep::wait_stored(&fake, "t1", 10).await,
+        10,
+        "every turn written"
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }

@@ -21,20 +21,41 @@ async fn a_write_only_turn_is_written_once_with_both_messages() {
     let (tokens, trace) = ws.turn(&turn("t1", "2BR in Girne", "m1")).await;
     assert!(tokens.len() > 3, "{tokens:?}");
     assert_eq!(trace["type"], "trace");
-    assert_eq!(trace["memory"], json!({ "used": true, "mode": "write_only", "source": "zep" }));
+    assert_eq!(
+        trace["memory"],
+        json!({ "used": true, "mode": "write_only", "source": "zep" })
+    );
     assert_eq!(trace["write"], "queued");
 
     assert_eq!(zep::wait_stored(&fake, "t1", 2).await, 2);
     let writes = zep::entries(&fake, "t1", ADD_MESSAGES).await;
     assert_eq!(writes.len(), 1, "{writes:?}");
-    assert_eq!((writes[0].status, writes[0].messages, writes[0].user_message), (Some(200), 2, true));
+    assert_eq!(
+        (writes[0].status, writes[0].messages, writes[0].user_message),
+        (Some(200), 2, true)
+    );
     assert_eq!(writes[0].idempotency_key.as_deref(), Some("t1:m1"));
 
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_write_requests_total{{{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_attempts_total{{{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_latency_seconds_count{{{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_failures_total{{{V}}}")), 0.0);
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_requests_total{{{V}}}")),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_attempts_total{{{V}}}")),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_write_latency_seconds_count{{{V}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_failures_total{{{V}}}")),
+        0.0
+    );
     assert_eq!(metric(&text, &format!("memory_mode_gauge{{{V}}}")), 1.0);
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
@@ -46,11 +67,17 @@ async fn a_repeated_client_msg_id_is_stored_once() {
     let assistant = start(config(&fake.url(), Mode::WriteOnly)).await;
     let body = turn("t1", "3 bedroom villa in Lapta", "m1");
     let (status, first) = chat(&assistant, &body).await;
-    assert_eq!((status, first["trace"]["write"].as_str()), (200, Some("queued")));
+    assert_eq!(
+        (status, first["trace"]["write"].as_str()),
+        (200, Some("queued"))
+    );
     assert_eq!(zep::wait_stored(&fake, "t1", 2).await, 2);
     // The client retries the same turn: it is answered again, and not stored again.
     let (status, again) = chat(&assistant, &body).await;
-    assert_eq!((status, again["trace"]["write"].as_str()), (200, Some("duplicate")));
+    assert_eq!(
+        (status, again["trace"]["write"].as_str()),
+        (200, Some("duplicate"))
+    );
     let (_, next) = chat(&assistant, &turn("t1", "show me", "m2")).await;
     assert_eq!(next["trace"]["write"], "queued");
     assert_eq!(zep::wait_stored(&fake, "t1", 4).await, 4);
@@ -58,12 +85,25 @@ async fn a_repeated_client_msg_id_is_stored_once() {
     let duplicates = fake.admin().duplicates().await.expect("duplicates");
     assert!(duplicates.per_thread.is_empty(), "{duplicates:?}");
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_write_skipped_total{{reason=\"duplicate\",{V}}}")), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_write_skipped_total{{reason=\"duplicate\",{V}}}")
+        ),
+        1.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
 
     // The check has teeth: a canary without idempotency stores the repeat, and the journal sees it.
-    let regression = Regression { idempotency: false, ..Regression::default() };
-    let canary = start(Config { regression, ..config(&fake.url(), Mode::WriteOnly) }).await;
+    let regression = Regression {
+        idempotency: false,
+        ..Regression::default()
+    };
+    let canary = start(Config {
+        regression,
+        ..config(&fake.url(), Mode::WriteOnly)
+    })
+    .await;
     let body = turn("t2", "3 bedroom villa in Lapta", "m1");
     chat(&canary, &body).await;
     assert_eq!(zep::wait_stored(&fake, "t2", 2).await, 2);
@@ -84,22 +124,49 @@ async fn pii_never_reaches_the_fake_zep() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(zep::wait_stored(&fake, "t1", 2).await, 2);
     let entries = zep::all_entries(&fake).await;
-    assert!(entries.iter().any(|e| e.route == ADD_MESSAGES), "{entries:?}");
+    assert!(
+        entries.iter().any(|e| e.route == ADD_MESSAGES),
+        "{entries:?}"
+    );
     for entry in &entries {
         assert!(entry.pii.is_empty(), "PII reached Zep: {entry:?}");
     }
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_redactions_total{{field_type=\"email\",{V}}}")), 1.0);
-    assert_eq!(metric(&text, &format!("memory_zep_redactions_total{{field_type=\"phone\",{V}}}")), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_redactions_total{{field_type=\"email\",{V}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("memory_zep_redactions_total{{field_type=\"phone\",{V}}}")
+        ),
+        1.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
 
     // The journal does see PII when redaction is off, so the check above can fail.
-    let regression = Regression { redaction: false, ..Regression::default() };
-    let leaky = start(Config { regression, ..config(&fake.url(), Mode::WriteOnly) }).await;
+    let regression = Regression {
+        redaction: false,
+        ..Regression::default()
+    };
+    let leaky = start(Config {
+        regression,
+        ..config(&fake.url(), Mode::WriteOnly)
+    })
+    .await;
     chat(&leaky, &turn("t2", message, "m1")).await;
     assert_eq!(zep::wait_stored(&fake, "t2", 2).await, 2);
     let writes = zep::entries(&fake, "t2", ADD_MESSAGES).await;
-    assert!(writes.iter().any(|e| e.pii.iter().any(|kind| kind == "email")), "{writes:?}");
+    assert!(
+        writes
+            .iter()
+            .any(|e| e.pii.iter().any(|kind| kind == "email")),
+        "{writes:?}"
+    );
     leaky.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }
@@ -118,7 +185,10 @@ async fn a_429_with_retry_after_2_is_waited_opens_no_breaker_and_the_next_turn_s
     assert_eq!(status, 200);
     let (status, second) = chat(&assistant, &turn("t1", "show me", "m2")).await;
     assert_eq!(status, 200);
-    assert_eq!(second["trace"]["memory"], json!({ "used": true, "mode": "write_only", "source": "zep" }));
+    assert_eq!(
+        second["trace"]["memory"],
+        json!({ "used": true, "mode": "write_only", "source": "zep" })
+    );
     assert_eq!(second["trace"]["write"], "queued");
     assert_eq!(zep::wait_stored(&fake, "t1", 4).await, 4);
 
@@ -132,11 +202,26 @@ async fn a_429_with_retry_after_2_is_waited_opens_no_breaker_and_the_next_turn_s
     assert_eq!((writes[0].stored_times, writes[1].stored_times), (1, 1));
 
     let text = scrape(&assistant).await;
-    assert_eq!(metric(&text, &format!("memory_zep_retry_after_seconds{{{V}}}")), 2.0);
-    assert_eq!(metric(&text, &format!("memory_zep_breaker_opens_total{{{V}}}")), 0.0);
-    assert_eq!(metric(&text, &format!("memory_zep_breaker_state{{{V}}}")), 0.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_attempts_total{{{V}}}")), 3.0);
-    assert_eq!(metric(&text, &format!("memory_zep_write_failures_total{{{V}}}")), 0.0);
+    assert_eq!(
+        metric(&text, &format!("memory_zep_retry_after_seconds{{{V}}}")),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_breaker_opens_total{{{V}}}")),
+        0.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_breaker_state{{{V}}}")),
+        0.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_attempts_total{{{V}}}")),
+        3.0
+    );
+    assert_eq!(
+        metric(&text, &format!("memory_zep_write_failures_total{{{V}}}")),
+        0.0
+    );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }

@@ -7,28 +7,45 @@ use rollgate::fake_zep::{Config, FakeZep};
 
 /// A fake Zep with no faults.
 pub async fn start() -> FakeZep {
-    FakeZep::start(Config::default()).await.expect("fake zep starts")
+    FakeZep::start(Config::default())
+        .await
+        .expect("fake zep starts")
 }
 
 /// Replaces the fault program.
 pub async fn faults(zep: &FakeZep, program: &str) {
-    zep.admin().set_faults(program).await.expect("fault program accepted");
+    zep.admin()
+        .set_faults(program)
+        .await
+        .expect("fault program accepted");
 }
 
 /// Journal entries of one thread and route pattern.
 pub async fn entries(zep: &FakeZep, thread: &str, route: &str) -> Vec<Entry> {
-    let query = Query { thread: Some(thread.into()), route: Some(route.into()), ..Query::default() };
+    let query = Query {
+        thread: Some(thread.into()),
+        route: Some(route.into()),
+        ..Query::default()
+    };
     zep.admin().journal(&query).await.expect("journal").entries
 }
 
 /// Every journal entry.
 pub async fn all_entries(zep: &FakeZep) -> Vec<Entry> {
-    zep.admin().journal(&Query::default()).await.expect("journal").entries
+    zep.admin()
+        .journal(&Query::default())
+        .await
+        .expect("journal")
+        .entries
 }
 
 /// Messages stored in `thread`, according to the journal.
 pub async fn stored(zep: &FakeZep, thread: &str) -> u32 {
-    entries(zep, thread, ADD_MESSAGES).await.iter().map(|e| e.stored).sum()
+    entries(zep, thread, ADD_MESSAGES)
+        .await
+        .iter()
+        .map(|e| e.stored)
+        .sum()
 }
 
 /// Waits (bounded) until `thread` has at least `n` stored messages; returns how many it has.

@@ -1,0 +1,7 @@
+//! The fake Zep over real HTTP on loopback.
+
+mod bad_input;
+mod faults;
+mod journal;
+mod routes;
+mod support;
