@@ -111,16 +111,6 @@ pub enum ZepError {
         /// What reqwest said.
         source: reqwest::Error,
     },
-    /// The caller's deadline passed first.
-    #[error("{method} {url}: no complete answer within {after:?}")]
-    Deadline {
-        /// HTTP method.
-        method: &'static str,
-        /// Full URL.
-        url: String,
-        /// The deadline.
-        after: Duration,
-    },
     /// A 2xx whose body is not Zep's.
     #[error("{method} {url}: unexpected answer body: {reason}")]
     Body {
@@ -144,9 +134,9 @@ impl ZepError {
                 _ => FailureClass::ClientError,
             },
             ZepError::Transport { source, .. } if source.is_timeout() => FailureClass::Timeout,
-            ZepError::Transport { source, .. } if source.is_decode() => FailureClass::BadResponse,
+            // reqwest reports a body cut short as a "decode" error: our own JSON parsing makes
+            // `Body` errors, so every transport error past the timeout is a broken connection.
             ZepError::Transport { .. } => FailureClass::Connection,
-            ZepError::Deadline { .. } => FailureClass::Timeout,
             ZepError::Body { .. } => FailureClass::BadResponse,
         }
     }

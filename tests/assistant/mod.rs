@@ -2,7 +2,9 @@
 
 mod bad_input;
 mod metrics;
+mod observability;
 mod read_path;
+mod regression;
 mod resilience;
 mod routing;
 mod support;

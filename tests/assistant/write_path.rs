@@ -225,3 +225,74 @@ async fn a_429_with_retry_after_2_is_waited_opens_no_breaker_and_the_next_turn_s
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }
+
+/// Waits until the write worker has finished everything queued for `thread` before the turn
+/// `marker`: a later turn on the same thread is written by the same worker, in order.
+async fn drain(
+    assistant: &rollgate::assistant::Assistant,
+    fake: &rollgate::fake_zep::FakeZep,
+    thread: &str,
+    n: u32,
+) {
+    chat(assistant, &turn(thread, "nearest pharmacy", "marker")).await;
+    assert_eq!(zep::wait_stored(fake, thread, n).await, n);
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_checked_before_the_retry_and_stored_once() {
+    let fake = zep::start().await;
+    let assistant = start(config(&fake.url(), Mode::WriteOnly)).await;
+    // The first message write is stored, then the connection is reset halfway through the answer.
+    zep::faults(
+        &fake,
+        "[[rule]]\nroutes = [\"writes\"]\nwhen = { burst = 1, period = 1000 }\n\
+         fault = { kind = \"connection\", mode = \"reset_mid_body\" }\n",
+    )
+    .await;
+    chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
+    drain(&assistant, &fake, "t1", 4).await;
+    let writes = zep::entries(&fake, "t1", ADD_MESSAGES).await;
+    assert_eq!(
+        writes.len(),
+        2,
+        "the lost answer was not re-sent: {writes:?}"
+    );
+    assert_eq!(writes[0].faults, ["reset_mid_body"]);
+    assert_eq!(
+        zep::entries(&fake, "t1", "GET /api/v2/threads/{id}/messages")
+            .await
+            .len(),
+        1
+    );
+    assert!(fake
+        .admin()
+        .duplicates()
+        .await
+        .expect("duplicates")
+        .per_thread
+        .is_empty());
+    assistant.shutdown(Duration::from_secs(2)).await;
+
+    // Without the check (a canary with idempotency off) the retry stores the turn twice.
+    let regression = Regression {
+        idempotency: false,
+        ..Regression::default()
+    };
+    let canary = start(Config {
+        regression,
+        ..config(&fake.url(), Mode::WriteOnly)
+    })
+    .await;
+    zep::faults(
+        &fake,
+        "[[rule]]\nroutes = [\"writes\"]\nwhen = { burst = 1, period = 1000 }\n\
+         fault = { kind = \"connection\", mode = \"reset_mid_body\" }\n",
+    )
+    .await;
+    chat(&canary, &turn("t2", "2BR in Girne", "m1")).await;
+    drain(&canary, &fake, "t2", 6).await;
+    let duplicates = fake.admin().duplicates().await.expect("duplicates");
+    assert_eq!(duplicates.per_thread.get("t2"), Some(&1), "{duplicates:?}");
+    canary.shutdown(Duration::from_secs(2)).await;
+    fake.shutdown().await;
+}
