@@ -47,7 +47,8 @@ pub fn turn(thread: &str, message: &str, client_msg_id: &str) -> Value {
     json!({ "thread_id": thread, "user_id": "u1", "message": message, "client_msg_id": client_msg_id })
 }
 
-fn http() -> reqwest::Client {
+/// A loopback HTTP client (no proxy).
+pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -56,7 +57,16 @@ fn http() -> reqwest::Client {
 
 /// Posts a turn to `/api/chat`; returns the status and the JSON body.
 pub async fn chat(assistant: &Assistant, body: &Value) -> (u16, Value) {
-    let response = http()
+    chat_with(&http(), assistant, body).await
+}
+
+/// [`chat`] over a given client (a warm client keeps connection set-up out of a measured turn).
+pub async fn chat_with(
+    client: &reqwest::Client,
+    assistant: &Assistant,
+    body: &Value,
+) -> (u16, Value) {
+    let response = client
         .post(format!("{}/api/chat", assistant.url()))
         .json(body)
         .send()
