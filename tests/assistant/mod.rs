@@ -1,5 +1,6 @@
 //! The reference assistant over real HTTP and WebSocket on loopback, against the fake Zep.
 
+mod backfill;
 mod bad_input;
 mod metrics;
 mod observability;
