@@ -179,3 +179,22 @@ fn a_bad_regression_file_is_an_error_naming_file_line_and_field() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+#[test]
+fn every_shipped_regression_fixture_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/regressions");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures/regressions exists") {
+        let path = entry.expect("entry").path();
+        let regression = rollgate::assistant::regression::Regression::load(&path)
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert_ne!(
+            regression,
+            Default::default(),
+            "{} changes nothing",
+            path.display()
+        );
+        loaded += 1;
+    }
+    assert!(loaded >= 4, "{loaded} fixtures");
+}
