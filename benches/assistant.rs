@@ -1,0 +1,309 @@
+//! Capacity of the reference assistant against the fake Zep, all in one process on this machine.
+//!
+//! For the brain latency `0` and the default (lognormal, median 120 ms), it prints:
+//! - the closed-loop capacity (a fixed number of clients sending back to back),
+//! - whether a paced 2,000 chat req/s (20x the seed's 100 req/s) is sustained, with 10% of turns
+//!   reading context from Zep (each thread gets 10 turns within the 30 s cache TTL, so one turn in
+//!   ten misses the cache and reads), and the latency quantiles and error counts of that run.
+//!
+//! Run: `cargo bench --bench assistant` (options: `-- --duration 10s --rate 2000`). Everything is
+//! bounded: each phase runs for a fixed time and sends a fixed number of requests.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rollgate::assistant::brain::LatencyDist;
+use rollgate::assistant::mode::Mode;
+use rollgate::assistant::turn_log::TurnLogTarget;
+use rollgate::assistant::{Assistant, Config};
+use rollgate::fake_zep::FakeZep;
+use tokio::sync::Semaphore;
+
+/// Turns per thread (one context read per thread: 10% reads).
+const TURNS_PER_THREAD: u64 = 10;
+/// Most requests in flight in the paced run.
+const MAX_IN_FLIGHT: usize = 4096;
+
+struct Options {
+    duration: Duration,
+    rate: u64,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        duration: Duration::from_secs(10),
+        rate: 2000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--duration" => {
+                let value = args.next().ok_or("--duration needs a value")?;
+                options.duration =
+                    humantime::parse_duration(&value).map_err(|e| format!("--duration: {e}"))?;
+            }
+            "--rate" => {
+                let value = args.next().ok_or("--rate needs a value")?;
+                options.rate = value.parse().map_err(|e| format!("--rate: {e}"))?;
+            }
+            // cargo bench passes --bench; ignore it and any filter.
+            _ => {}
+        }
+    }
+    Ok(options)
+}
+
+/// Latencies and counts of one phase.
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    latencies_us: std::sync::Mutex<Vec<u64>>,
+}
+
+impl Tally {
+    fn record(&self, ok: bool, took: Duration) {
+        if ok {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut latencies = self.latencies_us.lock().unwrap_or_else(|p| p.into_inner());
+        latencies.push(took.as_micros().try_into().unwrap_or(u64::MAX));
+    }
+
+    fn quantile_ms(&self, q: f64) -> f64 {
+        let mut latencies = self
+            .latencies_us
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        latencies.sort_unstable();
+        let index = ((latencies.len() - 1) as f64 * q).round() as usize;
+        latencies[index] as f64 / 1000.0
+    }
+}
+
+fn body(n: u64, threads: u64) -> String {
+    let thread = n % threads.max(1);
+    format!(
+        r#"{{"thread_id":"bench-{thread}","user_id":"u{thread}","message":"2BR in Girne under 150k","client_msg_id":"c{n}"}}"#
+    )
+}
+
+async fn one(client: &reqwest::Client, url: &str, body: String) -> bool {
+    match client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Closed loop: `clients` tasks send back to back for `duration`; returns completed req/s.
+async fn capacity(
+    client: &reqwest::Client,
+    url: &str,
+    clients: u64,
+    duration: Duration,
+    offset: u64,
+) -> (f64, u64) {
+    let counter = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let threads = (clients * 50).max(1);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, counter, failed) = (
+            client.clone(),
+            url.to_string(),
+            counter.clone(),
+            failed.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < duration {
+                let n = counter.fetch_add(1, Ordering::Relaxed) + offset;
+                if !one(&client, &url, body(n, threads)).await {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let sent = counter.load(Ordering::Relaxed);
+    (
+        sent as f64 / started.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed),
+    )
+}
+
+/// Open loop: `rate` req/s for `duration`, paced in 5 ms ticks, at most [`MAX_IN_FLIGHT`] in flight.
+async fn paced(
+    client: &reqwest::Client,
+    url: &str,
+    rate: u64,
+    duration: Duration,
+    offset: u64,
+) -> (Arc<Tally>, f64, u64) {
+    let tally = Arc::new(Tally::default());
+    let gate = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let total = rate * duration.as_millis() as u64 / 1000;
+    let threads = (total / TURNS_PER_THREAD).max(1);
+    let started = Instant::now();
+    let mut dropped = 0;
+    let mut tasks = Vec::with_capacity(total as usize);
+    let mut ticker = tokio::time::interval(Duration::from_millis(5));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0;
+    while sent < total {
+        ticker.tick().await;
+        let due = (rate as f64 * started.elapsed().as_secs_f64()).ceil() as u64;
+        while sent < due.min(total) {
+            let n = sent + offset;
+            sent += 1;
+            let Ok(permit) = gate.clone().try_acquire_owned() else {
+                dropped += 1;
+                continue;
+            };
+            let (client, url, tally) = (client.clone(), url.to_string(), tally.clone());
+            tasks.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let ok = one(&client, &url, body(n, threads)).await;
+                tally.record(ok, t.elapsed());
+                drop(permit);
+            }));
+        }
+    }
+    let issue_time = started.elapsed();
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    }
+    let done = tally.ok.load(Ordering::Relaxed) as f64
+        / started
+            .elapsed()
+            .as_secs_f64()
+            .max(issue_time.as_secs_f64());
+    (tally, done, dropped)
+}
+
+fn series(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(name) && !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn run(options: &Options) -> Result<bool, String> {
+    let mut all_ok = true;
+    for (label, brain, clients) in [
+        ("brain 0", "0", 64),
+        (
+            "brain default (lognormal:120ms:0.4)",
+            "lognormal:120ms:0.4",
+            512,
+        ),
+    ] {
+        let zep = FakeZep::start(rollgate::fake_zep::Config {
+            journal_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let config = Config {
+            zep_url: zep.url(),
+            mode: Mode::ReadWrite,
+            brain_latency: brain.parse::<LatencyDist>().map_err(|e| e.to_string())?,
+            turn_log: TurnLogTarget::Off,
+            ..Config::default()
+        };
+        let assistant = Assistant::start(config).await.map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(MAX_IN_FLIGHT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let url = format!("{}/api/chat", assistant.url());
+
+        let (cap, cap_failed) = capacity(&client, &url, clients, Duration::from_secs(5), 0).await;
+        let offset = 10_000_000;
+        let (tally, achieved, dropped) =
+            paced(&client, &url, options.rate, options.duration, offset).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let metrics = assistant.metrics_text().map_err(|e| e.to_string())?;
+        let requests = series(&metrics, "assistant_requests_total");
+        let reads = series(&metrics, "memory_zep_read_latency_seconds_count");
+        let skipped = series(&metrics, "memory_zep_write_skipped_total");
+        let write_failures = series(&metrics, "memory_zep_write_failures_total");
+        let failed = tally.failed.load(Ordering::Relaxed);
+        let sustained = achieved >= options.rate as f64 * 0.98 && failed == 0 && dropped == 0;
+        all_ok &= sustained;
+        println!("== {label}");
+        println!(
+            "  capacity (closed loop, {clients} clients, 5 s): {cap:.0} req/s, {cap_failed} failed"
+        );
+        println!(
+            "  paced {} req/s for {}: {:.0} req/s answered, {} failed, {} not sent (in-flight cap), p50 {:.1} ms, p99 {:.1} ms -> {}",
+            options.rate,
+            humantime::format_duration(options.duration),
+            achieved,
+            failed,
+            dropped,
+            tally.quantile_ms(0.5),
+            tally.quantile_ms(0.99),
+            if sustained { "SUSTAINED" } else { "NOT SUSTAINED" }
+        );
+        println!(
+            "  both phases: {:.0} turns, {:.1}% read Zep context, {} writes skipped, {} writes failed",
+            requests,
+            100.0 * reads / requests.max(1.0),
+            skipped,
+            write_failures
+        );
+        assistant.shutdown(Duration::from_secs(5)).await;
+        zep.shutdown().await;
+    }
+    Ok(all_ok)
+}
+
+fn main() -> ExitCode {
+    let options = match options() {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("bench: cannot start the runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "reference assistant vs fake Zep, one process, {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    match runtime.block_on(run(&options)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("bench: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
