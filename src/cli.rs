@@ -108,6 +108,9 @@ pub struct BackfillArgs {
         hide_env_values = true
     )]
     pub zep_key: String,
+    /// Zep API: v3 (threads under /api/v2, app-side dedupe) or v4 (/api/v4, Idempotency-Key).
+    #[arg(long, value_enum, default_value_t = crate::assistant::zep_client::ApiVersion::V3)]
+    pub zep_api: crate::assistant::zep_client::ApiVersion,
     /// Attempts per batch, the first included.
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
@@ -137,6 +140,9 @@ pub struct AssistantServeArgs {
         hide_env_values = true
     )]
     pub zep_key: String,
+    /// Zep API: v3 (threads under /api/v2, app-side dedupe) or v4 (/api/v4, Idempotency-Key).
+    #[arg(long, value_enum, default_value_t = crate::assistant::zep_client::ApiVersion::V3)]
+    pub zep_api: crate::assistant::zep_client::ApiVersion,
     /// Memory mode: off, write_only (write every message) or read_write (also read context).
     #[arg(long, value_enum, default_value_t = crate::assistant::mode::Mode::WriteOnly)]
     pub mode: crate::assistant::mode::Mode,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::pii;
-use super::zep_client::{OutMessage, ZepClient, ZepError};
+use super::zep_client::{ApiVersion, OutMessage, ZepClient, ZepError};
 
 /// Zep's largest batch.
 pub const MAX_BATCH: usize = 30;
@@ -44,6 +44,8 @@ pub struct BackfillConfig {
     pub zep_url: String,
     /// Zep API key.
     pub zep_key: String,
+    /// Zep API version.
+    pub zep_api: ApiVersion,
     /// Attempts per batch, the first included.
     pub max_attempts: u32,
     /// First backoff, doubled per attempt.
@@ -308,7 +310,12 @@ pub async fn run(config: &BackfillConfig) -> Result<Summary, BackfillError> {
         return Ok(summary);
     }
 
-    let client = ZepClient::new(&config.zep_url, &config.zep_key, config.attempt_timeout)?;
+    let client = ZepClient::new(
+        &config.zep_url,
+        &config.zep_key,
+        config.zep_api,
+        config.attempt_timeout,
+    )?;
     let bar = if config.progress {
         ProgressBar::new(pending.len() as u64)
     } else {

@@ -45,7 +45,7 @@ use regression::Regression;
 use turn::Engine;
 use turn_log::{TurnLog, TurnLogError, TurnLogTarget};
 use write_worker::{WriteConfig, WritePath};
-use zep_client::{ZepClient, ZepError};
+use zep_client::{ApiVersion, ZepClient, ZepError};
 
 /// Which side of a canary comparison this assistant is (the `variant` label on every series).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -78,6 +78,8 @@ pub struct Config {
     pub zep_url: String,
     /// Zep API key.
     pub zep_key: String,
+    /// Zep API version (v3 threads under `/api/v2`, or v4).
+    pub zep_api: ApiVersion,
     /// Configured memory mode.
     pub mode: Mode,
     /// `variant` label.
@@ -109,6 +111,7 @@ impl Default for Config {
             allow_remote: false,
             zep_url: "http://127.0.0.1:8600".into(),
             zep_key: "rollgate-dev-key".into(),
+            zep_api: ApiVersion::V3,
             mode: Mode::WriteOnly,
             variant: Variant::Baseline,
             brain_latency: LatencyDist::default(),
@@ -205,11 +208,11 @@ impl Assistant {
         let write_client = ZepClient::new(
             &config.zep_url,
             &config.zep_key,
+            config.zep_api,
             write_config.attempt_timeout,
         )?;
         // The read deadline is enforced around the whole call; the client timeout is a backstop.
-        let read_client =
-            ZepClient::new(&config.zep_url, &config.zep_key, read_config.deadline * 4)?;
+        let read_client = write_client.with_timeout(read_config.deadline * 4)?;
 
         let prober = if config.mode == Mode::Off {
             None

@@ -6,6 +6,8 @@
 //! the breaker and the auth downgrade agree on what a 429, a 401 or a hang is. The client makes one
 //! HTTP attempt per call: retries, deadlines and the breaker belong to its callers.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,10 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::breaker::CallResult;
+
+/// v4 thread UUIDs remembered (all forgotten at once past this; a forgotten one is recreated
+/// through the same `Idempotency-Key`, which replays the same UUID).
+const MAX_THREAD_UUIDS: usize = 200_000;
 
 /// Longest `Retry-After` honoured; a bigger value is capped (the Python SDK caps at 30-60 s).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -111,6 +117,12 @@ pub enum ZepError {
         /// What reqwest said.
         source: reqwest::Error,
     },
+    /// v4: a write to a thread this client has not created (call `ensure_thread` first).
+    #[error("thread {thread} has no Zep UUID yet")]
+    UnknownThread {
+        /// The app's thread id.
+        thread: String,
+    },
     /// A 2xx whose body is not Zep's.
     #[error("{method} {url}: unexpected answer body: {reason}")]
     Body {
@@ -138,6 +150,7 @@ impl ZepError {
             // `Body` errors, so every transport error past the timeout is a broken connection.
             ZepError::Transport { .. } => FailureClass::Connection,
             ZepError::Body { .. } => FailureClass::BadResponse,
+            ZepError::UnknownThread { .. } => FailureClass::ClientError,
         }
     }
 
@@ -162,29 +175,73 @@ pub struct OutMessage {
     pub message_id: String,
 }
 
+/// Which Zep API the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiVersion {
+    /// zep-cloud 3.x threads API under `/api/v2`: thread ids chosen by the app, no server-side
+    /// idempotency (the app's dedupe record and a "did it land?" check before a retry).
+    #[default]
+    V3,
+    /// zep-cloud 4.x under `/api/v4`: users and threads get UUIDs from Zep, and `Idempotency-Key`
+    /// makes a retried POST replay the first answer instead of storing twice.
+    V4,
+}
+
 /// Client for one Zep base URL and key.
 #[derive(Debug, Clone)]
 pub struct ZepClient {
     http: reqwest::Client,
     api: String,
     key: String,
+    version: ApiVersion,
+    /// v4: the app's thread id -> Zep's thread UUID (shared by clones and [`ZepClient::with_timeout`]).
+    uuids: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl ZepClient {
-    /// A client for `base_url` (for example `http://127.0.0.1:8600`; the `/api/v2` prefix is
-    /// added) with a per-attempt timeout.
+    /// A client for `base_url` (for example `http://127.0.0.1:8600`; the `/api/v2` or `/api/v4`
+    /// prefix is added) with a per-attempt timeout.
     pub fn new(
         base_url: &str,
         key: &str,
+        version: ApiVersion,
         attempt_timeout: Duration,
     ) -> Result<ZepClient, ZepError> {
         let base = base_url.trim_end_matches('/');
-        let api = if base.ends_with("/api/v2") {
-            base.to_string()
-        } else {
-            format!("{base}/api/v2")
+        let base = base
+            .strip_suffix("/api/v2")
+            .or_else(|| base.strip_suffix("/api/v4"))
+            .unwrap_or(base);
+        let api = match version {
+            ApiVersion::V3 => format!("{base}/api/v2"),
+            ApiVersion::V4 => format!("{base}/api/v4"),
         };
-        let http = reqwest::Client::builder()
+        let http = Self::http(&api, attempt_timeout)?;
+        Ok(ZepClient {
+            http,
+            api,
+            key: key.to_string(),
+            version,
+            uuids: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The same client with another per-attempt timeout, sharing the v4 thread UUIDs.
+    pub fn with_timeout(&self, attempt_timeout: Duration) -> Result<ZepClient, ZepError> {
+        Ok(ZepClient {
+            http: Self::http(&self.api, attempt_timeout)?,
+            ..self.clone()
+        })
+    }
+
+    /// The API version spoken.
+    pub fn version(&self) -> ApiVersion {
+        self.version
+    }
+
+    fn http(api: &str, attempt_timeout: Duration) -> Result<reqwest::Client, ZepError> {
+        reqwest::Client::builder()
             .timeout(attempt_timeout)
             .connect_timeout(attempt_timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(64)
@@ -192,17 +249,12 @@ impl ZepClient {
             .build()
             .map_err(|source| ZepError::Transport {
                 method: "CLIENT",
-                url: api.clone(),
+                url: api.to_string(),
                 source,
-            })?;
-        Ok(ZepClient {
-            http,
-            api,
-            key: key.to_string(),
-        })
+            })
     }
 
-    /// The API root (`…/api/v2`).
+    /// The API root (`…/api/v2` or `…/api/v4`).
     pub fn api_url(&self) -> &str {
         &self.api
     }
@@ -256,8 +308,49 @@ impl ZepClient {
         }
     }
 
-    /// Creates the user and the thread. An existing user or thread (400 or 409) is fine.
+    fn uuid_of(&self, thread_id: &str) -> Option<String> {
+        let uuids = self.uuids.lock().unwrap_or_else(|p| p.into_inner());
+        uuids.get(thread_id).cloned()
+    }
+
+    /// The path segment that names a thread: its id on v3, its UUID on v4 (`None` when this
+    /// client has not created it).
+    fn thread_segment(&self, thread_id: &str) -> Option<String> {
+        match self.version {
+            ApiVersion::V3 => Some(thread_id.to_string()),
+            ApiVersion::V4 => self.uuid_of(thread_id),
+        }
+    }
+
+    /// Creates the user and the thread. On v3 an existing user or thread (400 or 409) is fine.
+    /// On v4 both creations carry a deterministic `Idempotency-Key`, so a repeat replays the
+    /// first answer and yields the same UUIDs.
     pub async fn ensure_thread(&self, thread_id: &str, user_id: &str) -> Result<(), ZepError> {
+        if self.version == ApiVersion::V4 {
+            if self.uuid_of(thread_id).is_some() {
+                return Ok(());
+            }
+            let user_uuid = self
+                .create_v4(
+                    "users",
+                    &format!("user:{user_id}"),
+                    json!({ "user_id": user_id }),
+                )
+                .await?;
+            let thread_uuid = self
+                .create_v4(
+                    "threads",
+                    &format!("thread:{thread_id}"),
+                    json!({ "user_uuid": user_uuid }),
+                )
+                .await?;
+            let mut uuids = self.uuids.lock().unwrap_or_else(|p| p.into_inner());
+            if uuids.len() >= MAX_THREAD_UUIDS {
+                uuids.clear();
+            }
+            uuids.insert(thread_id.to_string(), thread_uuid);
+            return Ok(());
+        }
         let url = format!("{}/users", self.api);
         let request = self.http.post(&url).json(&json!({ "user_id": user_id }));
         accept_existing(self.send("POST", url, request).await)?;
@@ -269,15 +362,48 @@ impl ZepClient {
         accept_existing(self.send("POST", url, request).await)
     }
 
+    /// v4: POSTs `body` to `/{what}` with `Idempotency-Key: key`; returns the answer's `uuid`.
+    async fn create_v4(
+        &self,
+        what: &str,
+        key: &str,
+        body: serde_json::Value,
+    ) -> Result<String, ZepError> {
+        let url = format!("{}/{what}", self.api);
+        let request = self
+            .http
+            .post(&url)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        let (_, answer) = self.send("POST", url.clone(), request).await?;
+        #[derive(Deserialize)]
+        struct Created {
+            uuid: String,
+        }
+        serde_json::from_slice::<Created>(&answer)
+            .map(|created| created.uuid)
+            .map_err(|err| ZepError::Body {
+                method: "POST",
+                url,
+                reason: err.to_string(),
+            })
+    }
+
     /// Adds messages to a thread in one call, sending `idempotency_key` as `Idempotency-Key`
-    /// (v3 ignores it; it makes retries of one logical write recognisable in a journal).
+    /// (v4 replays a repeat instead of storing it again; v3 ignores the header, which still makes
+    /// the retries of one logical write recognisable in a journal).
     pub async fn add_messages(
         &self,
         thread_id: &str,
         messages: &[OutMessage],
         idempotency_key: &str,
     ) -> Result<(), ZepError> {
-        let url = format!("{}/threads/{}/messages", self.api, thread_id);
+        let Some(segment) = self.thread_segment(thread_id) else {
+            return Err(ZepError::UnknownThread {
+                thread: thread_id.to_string(),
+            });
+        };
+        let url = format!("{}/threads/{}/messages", self.api, segment);
         let body: Vec<_> = messages
             .iter()
             .map(|m| json!({ "role": m.role, "content": m.content, "metadata": { "message_id": m.message_id } }))
@@ -290,9 +416,13 @@ impl ZepClient {
         self.send("POST", url, request).await.map(|_| ())
     }
 
-    /// The thread's context string. A thread Zep does not know yet (404) has an empty context.
+    /// The thread's context string. A thread Zep does not know yet (404, or on v4 one this
+    /// client never created) has an empty context.
     pub async fn get_context(&self, thread_id: &str) -> Result<String, ZepError> {
-        let url = format!("{}/threads/{}/context", self.api, thread_id);
+        let Some(segment) = self.thread_segment(thread_id) else {
+            return Ok(String::new());
+        };
+        let url = format!("{}/threads/{}/context", self.api, segment);
         let request = self.http.get(&url);
         match self.send("GET", url.clone(), request).await {
             Ok((_, body)) => {
@@ -313,13 +443,17 @@ impl ZepClient {
         }
     }
 
-    /// Whether one of the thread's last `lastn` messages carries `message_id` in its metadata.
+    /// Whether one of the thread's last `lastn` messages carries `message_id` in its metadata
+    /// (v3; v4 has no such route and needs none: `Idempotency-Key` dedupes on the server).
     pub async fn has_message(
         &self,
         thread_id: &str,
         message_id: &str,
         lastn: usize,
     ) -> Result<bool, ZepError> {
+        if self.version == ApiVersion::V4 {
+            return Ok(false);
+        }
         let url = format!("{}/threads/{}/messages?lastn={lastn}", self.api, thread_id);
         let request = self.http.get(&url);
         match self.send("GET", url.clone(), request).await {
@@ -355,7 +489,11 @@ impl ZepClient {
     /// Whether anything answers HTTP at the base URL (any status counts: only a transport
     /// failure means unreachable).
     pub async fn probe(&self) -> Result<(), ZepError> {
-        let url = format!("{}/threads/__rollgate_probe/context", self.api);
+        // A nil UUID is a valid identifier on both versions; any status means Zep answers.
+        let url = format!(
+            "{}/threads/00000000-0000-0000-0000-000000000000/context",
+            self.api
+        );
         let request = self.http.get(&url);
         match self.send("GET", url, request).await {
             Ok(_) | Err(ZepError::Status { .. }) => Ok(()),
@@ -430,10 +568,24 @@ mod tests {
 
     #[test]
     fn the_api_prefix_is_added_once() {
-        let a = ZepClient::new("http://127.0.0.1:1/", "k", Duration::from_secs(1)).expect("client");
-        let b = ZepClient::new("http://127.0.0.1:1/api/v2", "k", Duration::from_secs(1))
-            .expect("client");
-        assert_eq!(a.api_url(), "http://127.0.0.1:1/api/v2");
-        assert_eq!(b.api_url(), "http://127.0.0.1:1/api/v2");
+        let client = |url: &str, version| {
+            ZepClient::new(url, "k", version, Duration::from_secs(1)).expect("client")
+        };
+        assert_eq!(
+            client("http://127.0.0.1:1/", ApiVersion::V3).api_url(),
+            "http://127.0.0.1:1/api/v2"
+        );
+        assert_eq!(
+            client("http://127.0.0.1:1/api/v2", ApiVersion::V3).api_url(),
+            "http://127.0.0.1:1/api/v2"
+        );
+        assert_eq!(
+            client("http://127.0.0.1:1/api/v2", ApiVersion::V4).api_url(),
+            "http://127.0.0.1:1/api/v4"
+        );
+        assert_eq!(
+            client("http://127.0.0.1:1", ApiVersion::V4).api_url(),
+            "http://127.0.0.1:1/api/v4"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use rollgate::assistant::backfill::{self, BackfillConfig, BackfillError};
+use rollgate::assistant::zep_client::ApiVersion;
 
 use super::zep::{self, ADD_MESSAGES};
 
@@ -44,6 +45,7 @@ fn config(input: &Path, zep_url: &str) -> BackfillConfig {
         dry_run: false,
         zep_url: zep_url.to_string(),
         zep_key: "rollgate-dev-key".into(),
+        zep_api: ApiVersion::V3,
         max_attempts: 1,
         backoff_base: Duration::from_millis(10),
         attempt_timeout: Duration::from_secs(2),

@@ -9,5 +9,6 @@ mod regression;
 mod resilience;
 mod routing;
 mod support;
+mod v4;
 mod write_path;
 mod zep;
