@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use rollgate::assistant::breaker::BreakerConfig;
 use rollgate::assistant::mode::{DowngradeConfig, Mode};
 use rollgate::assistant::Config;
 use serde_json::json;
@@ -221,6 +222,84 @@ async fn a_401_storm_downgrades_to_write_only_then_the_mode_comes_back() {
             &format!("memory_mode_gauge{{{V}}}")
         ),
         2.0
+    );
+    assistant.shutdown(Duration::from_secs(2)).await;
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_deadline_also_cuts_a_body_that_drips_in() {
+    let fake = zep::start().await;
+    let assistant = start(config(&fake.url(), Mode::ReadWrite)).await;
+    // Headers on time, then one byte every 50 ms: only a total deadline catches this.
+    zep::faults(
+        &fake,
+        "[[rule]]\nroutes = [\"reads\"]\n\
+         fault = { kind = \"connection\", mode = \"dribble\", chunk_bytes = 1, interval = \"50ms\" }\n",
+    )
+    .await;
+    let (status, answer) = chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
+    assert_eq!(status, 200, "{answer}");
+    let memory = &answer["trace"]["memory"];
+    assert_eq!(
+        (&memory["used"], &memory["reason"]),
+        (&json!(false), &json!("timeout")),
+        "{answer}"
+    );
+    let took_ms = memory["took_ms"].as_u64().expect("took_ms");
+    assert!((250..900).contains(&took_ms), "took_ms {took_ms}");
+    assistant.shutdown(Duration::from_secs(2)).await;
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_breaker_closes_again_after_a_successful_half_open_probe() {
+    let fake = zep::start().await;
+    let breaker = BreakerConfig {
+        failure_threshold: 3,
+        open_for: Duration::from_millis(300),
+    };
+    let assistant = start(Config {
+        breaker,
+        ..config(&fake.url(), Mode::WriteOnly)
+    })
+    .await;
+    zep::faults(
+        &fake,
+        "[[rule]]\nfault = { kind = \"status\", status = 503 }\n",
+    )
+    .await;
+    chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
+    let state = format!("memory_zep_breaker_state{{{V}}}");
+    let opened = eventually(Duration::from_secs(10), || async {
+        metric(&scrape(&assistant).await, &state) == 2.0
+    })
+    .await;
+    assert!(opened, "breaker never opened");
+
+    zep::faults(&fake, "").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The open interval is over: this turn's write is the half-open probe, and it succeeds.
+    let (_, answer) = chat(&assistant, &turn("t1", "show me", "m2")).await;
+    assert_eq!(answer["trace"]["write"], "queued", "{answer}");
+    assert_eq!(zep::wait_stored(&fake, "t1", 2).await, 2);
+    let closed = eventually(Duration::from_secs(10), || async {
+        metric(&scrape(&assistant).await, &state) == 0.0
+    })
+    .await;
+    assert!(
+        closed,
+        "breaker never closed:\n{}",
+        scrape(&assistant).await
+    );
+    let (_, answer) = chat(&assistant, &turn("t1", "nearest pharmacy", "m3")).await;
+    assert_eq!(answer["trace"]["memory"]["used"], true);
+    assert_eq!(
+        metric(
+            &scrape(&assistant).await,
+            &format!("memory_zep_breaker_opens_total{{{V}}}")
+        ),
+        1.0
     );
     assistant.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
