@@ -109,29 +109,25 @@ async fn one(client: &reqwest::Client, url: &str, body: String) -> bool {
     }
 }
 
-/// Closed loop: `clients` tasks send back to back for `duration`; returns completed req/s.
+/// Closed loop: `clients` tasks send back to back for `duration`, over `threads` conversation
+/// threads; returns completed req/s and failures.
 async fn capacity(
     client: &reqwest::Client,
     url: &str,
     clients: u64,
+    threads: u64,
     duration: Duration,
-    offset: u64,
 ) -> (f64, u64) {
     let counter = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let threads = (clients * 50).max(1);
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (client, url, counter, failed) = (
-            client.clone(),
-            url.to_string(),
-            counter.clone(),
-            failed.clone(),
-        );
+        let (client, url) = (client.clone(), url.to_string());
+        let (counter, failed) = (counter.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             while started.elapsed() < duration {
-                let n = counter.fetch_add(1, Ordering::Relaxed) + offset;
+                let n = counter.fetch_add(1, Ordering::Relaxed);
                 if !one(&client, &url, body(n, threads)).await {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -148,18 +144,25 @@ async fn capacity(
     )
 }
 
-/// Open loop: `rate` req/s for `duration`, paced in 5 ms ticks, at most [`MAX_IN_FLIGHT`] in flight.
-async fn paced(
-    client: &reqwest::Client,
-    url: &str,
-    rate: u64,
-    duration: Duration,
-    offset: u64,
-) -> (Arc<Tally>, f64, u64) {
+/// What a paced run measured.
+struct Paced {
+    tally: Arc<Tally>,
+    /// Answers per second over the send window.
+    answered: f64,
+    /// Requests not sent because [`MAX_IN_FLIGHT`] were in flight.
+    dropped: u64,
+    /// How long sending took (the schedule says `duration`).
+    send_time: Duration,
+}
+
+/// Open loop: `rate` req/s for `duration`, paced in 5 ms ticks, at most [`MAX_IN_FLIGHT`] in
+/// flight. Thread ids do not overlap those of the capacity phase.
+async fn paced(client: &reqwest::Client, url: &str, rate: u64, duration: Duration) -> Paced {
     let tally = Arc::new(Tally::default());
     let gate = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let total = rate * duration.as_millis() as u64 / 1000;
     let threads = (total / TURNS_PER_THREAD).max(1);
+    let offset = 1_000_000_000;
     let started = Instant::now();
     let mut dropped = 0;
     let mut tasks = Vec::with_capacity(total as usize);
@@ -170,7 +173,7 @@ async fn paced(
         ticker.tick().await;
         let due = (rate as f64 * started.elapsed().as_secs_f64()).ceil() as u64;
         while sent < due.min(total) {
-            let n = sent + offset;
+            let n = sent;
             sent += 1;
             let Ok(permit) = gate.clone().try_acquire_owned() else {
                 dropped += 1;
@@ -179,22 +182,82 @@ async fn paced(
             let (client, url, tally) = (client.clone(), url.to_string(), tally.clone());
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let ok = one(&client, &url, body(n, threads)).await;
+                let ok = one(&client, &url, body(offset + n % threads, u64::MAX)).await;
                 tally.record(ok, t.elapsed());
                 drop(permit);
             }));
         }
     }
-    let issue_time = started.elapsed();
+    let send_time = started.elapsed();
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
     }
-    let done = tally.ok.load(Ordering::Relaxed) as f64
-        / started
-            .elapsed()
-            .as_secs_f64()
-            .max(issue_time.as_secs_f64());
-    (tally, done, dropped)
+    let answered = tally.ok.load(Ordering::Relaxed) as f64 / send_time.as_secs_f64();
+    Paced {
+        tally,
+        answered,
+        dropped,
+        send_time,
+    }
+}
+
+/// Counters read from the assistant's exposition.
+#[derive(Clone, Copy)]
+struct Counts {
+    turns: f64,
+    reads: f64,
+    write_requests: f64,
+    write_attempts: f64,
+    write_failures: f64,
+    queue_full: f64,
+    circuit_open: f64,
+}
+
+impl Counts {
+    fn of(assistant: &Assistant) -> Result<Counts, String> {
+        let text = assistant.metrics_text().map_err(|e| e.to_string())?;
+        Ok(Counts {
+            turns: series(&text, "assistant_requests_total"),
+            reads: series(&text, "memory_zep_read_latency_seconds_count"),
+            write_requests: series(&text, "memory_zep_write_requests_total"),
+            write_attempts: series(&text, "memory_zep_write_attempts_total"),
+            write_failures: series(&text, "memory_zep_write_failures_total"),
+            queue_full: series(
+                &text,
+                "memory_zep_write_skipped_total{reason=\"queue_full\"",
+            ),
+            circuit_open: series(
+                &text,
+                "memory_zep_write_skipped_total{reason=\"circuit_open\"",
+            ),
+        })
+    }
+
+    fn since(&self, before: &Counts) -> Counts {
+        Counts {
+            turns: self.turns - before.turns,
+            reads: self.reads - before.reads,
+            write_requests: self.write_requests - before.write_requests,
+            write_attempts: self.write_attempts - before.write_attempts,
+            write_failures: self.write_failures - before.write_failures,
+            queue_full: self.queue_full - before.queue_full,
+            circuit_open: self.circuit_open - before.circuit_open,
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "    {:.0} turns, {:.1}% read Zep context; writes: {:.0} requested, {:.0} attempts, \
+             {:.0} failed, skipped {:.0} queue_full + {:.0} circuit_open",
+            self.turns,
+            100.0 * self.reads / self.turns.max(1.0),
+            self.write_requests,
+            self.write_attempts,
+            self.write_failures,
+            self.queue_full,
+            self.circuit_open
+        );
+    }
 }
 
 fn series(text: &str, name: &str) -> f64 {
@@ -206,20 +269,24 @@ fn series(text: &str, name: &str) -> f64 {
 
 async fn run(options: &Options) -> Result<bool, String> {
     let mut all_ok = true;
-    for (label, brain, clients) in [
-        ("brain 0", "0", 64),
+    // Thread pools sized so that each thread gets about 10 turns in the capacity phase.
+    let setups = [
+        ("brain 0", "0", 64, 2000),
         (
             "brain default (lognormal:120ms:0.4)",
             "lognormal:120ms:0.4",
             512,
+            1000,
         ),
-    ] {
-        let zep = FakeZep::start(rollgate::fake_zep::Config {
+    ];
+    for (label, brain, clients, threads) in setups {
+        let zep_config = rollgate::fake_zep::Config {
             journal_size: 1000,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        };
+        let zep = FakeZep::start(zep_config)
+            .await
+            .map_err(|e| e.to_string())?;
         let config = Config {
             zep_url: zep.url(),
             mode: Mode::ReadWrite,
@@ -235,41 +302,41 @@ async fn run(options: &Options) -> Result<bool, String> {
             .map_err(|e| e.to_string())?;
         let url = format!("{}/api/chat", assistant.url());
 
-        let (cap, cap_failed) = capacity(&client, &url, clients, Duration::from_secs(5), 0).await;
-        let offset = 10_000_000;
-        let (tally, achieved, dropped) =
-            paced(&client, &url, options.rate, options.duration, offset).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let metrics = assistant.metrics_text().map_err(|e| e.to_string())?;
-        let requests = series(&metrics, "assistant_requests_total");
-        let reads = series(&metrics, "memory_zep_read_latency_seconds_count");
-        let skipped = series(&metrics, "memory_zep_write_skipped_total");
-        let write_failures = series(&metrics, "memory_zep_write_failures_total");
-        let failed = tally.failed.load(Ordering::Relaxed);
-        let sustained = achieved >= options.rate as f64 * 0.98 && failed == 0 && dropped == 0;
-        all_ok &= sustained;
         println!("== {label}");
+        let before = Counts::of(&assistant)?;
+        let (cap, cap_failed) =
+            capacity(&client, &url, clients, threads, Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after_capacity = Counts::of(&assistant)?;
         println!(
             "  capacity (closed loop, {clients} clients, 5 s): {cap:.0} req/s, {cap_failed} failed"
         );
+        after_capacity.since(&before).print();
+
+        let run = paced(&client, &url, options.rate, options.duration).await;
+        // Let the write queues drain before counting what was written.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after_paced = Counts::of(&assistant)?;
+        let failed = run.tally.failed.load(Ordering::Relaxed);
+        let p99 = run.tally.quantile_ms(0.99);
+        // Sustained: every request sent on schedule, every answer a success, no queueing collapse.
+        let on_schedule = run.send_time.as_secs_f64() <= options.duration.as_secs_f64() * 1.02;
+        let sustained = on_schedule && failed == 0 && run.dropped == 0 && p99 < 1000.0;
+        all_ok &= sustained;
         println!(
-            "  paced {} req/s for {}: {:.0} req/s answered, {} failed, {} not sent (in-flight cap), p50 {:.1} ms, p99 {:.1} ms -> {}",
+            "  paced {} req/s for {}: sent in {:.2} s, {:.0} req/s answered, {} failed, {} not sent, \
+             p50 {:.1} ms, p99 {:.1} ms -> {}",
             options.rate,
             humantime::format_duration(options.duration),
-            achieved,
+            run.send_time.as_secs_f64(),
+            run.answered,
             failed,
-            dropped,
-            tally.quantile_ms(0.5),
-            tally.quantile_ms(0.99),
+            run.dropped,
+            run.tally.quantile_ms(0.5),
+            p99,
             if sustained { "SUSTAINED" } else { "NOT SUSTAINED" }
         );
-        println!(
-            "  both phases: {:.0} turns, {:.1}% read Zep context, {} writes skipped, {} writes failed",
-            requests,
-            100.0 * reads / requests.max(1.0),
-            skipped,
-            write_failures
-        );
+        after_paced.since(&after_capacity).print();
         assistant.shutdown(Duration::from_secs(5)).await;
         zep.shutdown().await;
     }

@@ -56,7 +56,7 @@ impl Default for WriteConfig {
     fn default() -> Self {
         WriteConfig {
             workers: 4,
-            queue_capacity: 2048,
+            queue_capacity: 1024,
             max_attempts: 4,
             backoff_base: Duration::from_millis(100),
             backoff_cap: Duration::from_secs(5),
