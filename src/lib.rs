@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod fake_zep;
+pub mod load;
 pub mod logging;
 pub mod net;
 pub mod pii;

@@ -252,7 +252,7 @@ impl Connection {
         fault: Option<ConnectionFault>,
         keep_alive: bool,
     ) -> bool {
-        tokio::time::sleep(decision.headers_delay).await;
+        pause(decision.headers_delay).await;
         let Some(fault) = fault else {
             if decision.body_delay.is_zero() {
                 return self.write(response, keep_alive).await && keep_alive;
@@ -266,7 +266,7 @@ impl Connection {
                 return false;
             }
             let _ = self.stream.flush().await;
-            tokio::time::sleep(decision.body_delay).await;
+            pause(decision.body_delay).await;
             return self.stream.write_all(&response.body).await.is_ok() && keep_alive;
         };
         let head = response.head(false);
@@ -282,7 +282,7 @@ impl Connection {
             }
             _ => {
                 // Dribble: the rest of the answer, a few bytes at a time.
-                tokio::time::sleep(decision.body_delay).await;
+                pause(decision.body_delay).await;
                 for chunk in response.body.chunks(fault.chunk_bytes) {
                     if self.stream.write_all(chunk).await.is_err()
                         || self.stream.flush().await.is_err()
@@ -376,6 +376,14 @@ impl Connection {
             duration_ms: duration.as_secs_f64() * 1e3,
         };
         self.shared.lock_journal().push(entry);
+    }
+}
+
+/// Sleeps for `delay`, and not at all for zero: a zero-length tokio sleep still waits for the next
+/// timer tick (about 1 ms), which would add latency to every request with no latency fault.
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
 }
 
