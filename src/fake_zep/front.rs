@@ -6,6 +6,7 @@
 //! Only what wiremock cannot do lives here: timing of the bytes on the wire and transport faults.
 //! Admin routes, `/metrics` and `/healthz` pass straight through, never faulted or journaled.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::faults::{Action, Decision, RateLimitHeaders};
-use super::http1::{self, ReadError, Request, Response};
+use super::http1::{self, Pool, ReadError, Request, Response};
 use super::journal::Entry;
 use super::program::{ConnectionFault, ConnectionMode};
 use super::routes::{self, Matched, RouteKind};
@@ -39,20 +40,10 @@ const DROPPED_REQUEST_HEADERS: [&str; 8] = [
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
-    backend: String,
+    backend: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(512)
-        .build()
-    {
-        Ok(client) => client,
-        Err(err) => {
-            tracing::error!("fake zep: cannot build the backend client: {err}");
-            return;
-        }
-    };
+    let backend = Arc::new(Pool::new(backend));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -63,7 +54,6 @@ pub async fn serve(
                         stream,
                         buf: BytesMut::with_capacity(8 * 1024),
                         shared: shared.clone(),
-                        client: client.clone(),
                         backend: backend.clone(),
                     };
                     connections.spawn(connection.run());
@@ -85,8 +75,7 @@ struct Connection {
     stream: TcpStream,
     buf: BytesMut,
     shared: Arc<Shared>,
-    client: reqwest::Client,
-    backend: String,
+    backend: Arc<Pool>,
 }
 
 /// What a delivered answer looked like on the wire.
@@ -185,13 +174,12 @@ impl Connection {
 
     /// Sends the request to the wiremock backend; a backend failure becomes a 500 naming it.
     async fn forward(&self, request: &Request, fault: Option<String>) -> Response {
-        let url = format!("{}{}", self.backend, request.target);
-        let method =
-            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut headers = HeaderMap::with_capacity(request.headers.len() + 1);
         for (name, value) in &request.headers {
             let name_text = name.as_str();
-            if DROPPED_REQUEST_HEADERS.contains(&name_text) || name_text.starts_with("x-rollgate-")
+            if DROPPED_REQUEST_HEADERS.contains(&name_text)
+                || name_text == "content-length"
+                || name_text.starts_with("x-rollgate-")
             {
                 continue;
             }
@@ -201,34 +189,15 @@ impl Connection {
             headers.insert(FAULT_HEADER, value);
         }
         let sent = self
-            .client
-            .request(method, &url)
-            .headers(headers)
-            .body(request.body.clone())
-            .send()
+            .backend
+            .send(&request.method, &request.target, &headers, &request.body)
             .await;
-        let result = match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let mut headers = response.headers().clone();
-                for framing in [
-                    "content-length",
-                    "transfer-encoding",
-                    "connection",
-                    "keep-alive",
-                ] {
-                    headers.remove(framing);
-                }
-                response.bytes().await.map(|body| Response {
-                    status,
-                    headers,
-                    body,
-                })
-            }
-            Err(err) => Err(err),
-        };
-        result.unwrap_or_else(|err| {
-            tracing::error!("fake zep: backend request {url} failed: {err}");
+        sent.unwrap_or_else(|err| {
+            tracing::error!(
+                "fake zep: backend request {} {} failed: {err}",
+                request.method,
+                request.target
+            );
             Response::json(
                 500,
                 &serde_json::json!({ "message": format!("fake zep backend failed: {err}") }),
