@@ -2,9 +2,11 @@
 //! latency measured from each request's intended send time.
 //!
 //! Built so far: the schedule ([`schedule`]: when slot *i* is due), the mix ([`mix`]: which kind
-//! slot *i* sends) and the canary split ([`split`]: which variant a thread goes to). The Goose glue,
-//! the recorder, scenario files and the `load` command come next.
+//! slot *i* sends), the canary split ([`split`]: which variant a thread goes to) and the recorder
+//! ([`recorder`]: corrected and raw HDR histograms, send lag, per-second series). The Goose glue,
+//! scenario files, the run directory and the `load` command come next.
 
 pub mod mix;
+pub mod recorder;
 pub mod schedule;
 pub mod split;
