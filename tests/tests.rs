@@ -1,3 +1,4 @@
 //! rollgate's integration tests: one binary, one module per capability. Servers bind 127.0.0.1:0.
 
 mod fake_zep;
+mod load;

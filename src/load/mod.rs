@@ -7,6 +7,7 @@
 //! scenario files, the run directory and the `load` command come next.
 
 pub mod mix;
+pub mod pacer;
 pub mod recorder;
 pub mod schedule;
 pub mod split;
