@@ -56,7 +56,11 @@ pub struct FakeZepArgs {
     #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub run_for: Option<Duration>,
     /// API key clients must send as `Authorization: Api-Key <key>` (repeat for several).
-    #[arg(long = "api-key", value_name = "KEY", default_value = "rollgate-dev-key")]
+    #[arg(
+        long = "api-key",
+        value_name = "KEY",
+        default_value = "rollgate-dev-key"
+    )]
     pub api_keys: Vec<String>,
     /// Body of a 401 for a wrong key: `json` (Zep Cloud, {"message": ...}) or `text` (Zep CE).
     #[arg(long, value_enum, default_value_t = crate::fake_zep::AuthBody::Json)]

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod fake_zep;
 pub mod logging;
 pub mod net;
+pub mod prom;
 
 /// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).
 pub const EXIT_OK: u8 = 0;

@@ -25,7 +25,10 @@ pub enum ListenError {
 }
 
 /// Binds a tokio listener on `addr`, refusing non-loopback addresses unless `allow_remote`.
-pub async fn bind(addr: SocketAddr, allow_remote: bool) -> Result<tokio::net::TcpListener, ListenError> {
+pub async fn bind(
+    addr: SocketAddr,
+    allow_remote: bool,
+) -> Result<tokio::net::TcpListener, ListenError> {
     if !allow_remote && !addr.ip().is_loopback() {
         return Err(ListenError::NotLoopback { addr });
     }

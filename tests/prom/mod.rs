@@ -1,0 +1,4 @@
+//! Tests of the Prometheus toolkit (`rollgate::prom`).
+
+mod golden;
+mod promqltest;

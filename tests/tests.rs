@@ -1,0 +1,3 @@
+//! rollgate's integration tests: one binary, one module per area.
+
+mod prom;
