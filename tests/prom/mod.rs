@@ -1,4 +1,7 @@
 //! Tests of the Prometheus toolkit (`rollgate::prom`).
 
+mod eval;
+mod exposition;
 mod golden;
 mod promqltest;
+mod store;
