@@ -10,4 +10,5 @@
 pub mod eval;
 pub mod exposition;
 pub mod labels;
+pub mod scrape;
 pub mod store;

@@ -4,4 +4,6 @@ mod eval;
 mod exposition;
 mod golden;
 mod promqltest;
+mod scrape;
 mod store;
+mod target;
