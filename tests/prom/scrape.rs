@@ -188,7 +188,7 @@ async fn run_for_scrapes_repeatedly_at_short_intervals() {
         Scraper::new(config(std::slice::from_ref(&target.url), 250, None)).expect("scraper");
     scraper.run_for(Duration::from_millis(900)).await;
     let rounds = scraper.log().len();
-    assert!(rounds >= 1 && rounds <= 4, "{rounds}");
+    assert!((1..=4).contains(&rounds), "{rounds}");
     let times: Vec<i64> = scraper.log().iter().map(|o| o.timestamp_ms).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]));
 }
