@@ -7,8 +7,10 @@
 //!
 //! Not for: deciding verdicts (that is the analysis layer) or serving metrics.
 
+pub mod api_client;
 pub mod eval;
 pub mod exposition;
 pub mod labels;
 pub mod scrape;
+pub mod source;
 pub mod store;

@@ -1,5 +1,6 @@
 //! Tests of the Prometheus toolkit (`rollgate::prom`).
 
+mod api;
 mod eval;
 mod exposition;
 mod golden;
