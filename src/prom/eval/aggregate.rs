@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use promql_parser::parser::token::{self, TokenId};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
-use super::{Ctx, EvalError, Val};
+use super::{Ctx, EvalError, Semantics, Val};
 use crate::prom::labels::{Labels, METRIC_NAME};
 
 pub(super) fn is_supported(op: TokenId) -> bool {
@@ -51,6 +51,7 @@ pub(super) fn aggregate(ctx: &mut Ctx<'_>, agg: &AggregateExpr, t: i64) -> Resul
         _ => return Err(ctx.execution("aggregation expects an instant vector".to_string())),
     };
     let op = agg.op.id();
+    let v2 = ctx.semantics == Semantics::Prometheus2;
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for (labels, f) in input {
@@ -72,7 +73,22 @@ pub(super) fn aggregate(ctx: &mut Ctx<'_>, agg: &AggregateExpr, t: i64) -> Resul
         };
         let g = &mut groups[slot];
         match op {
+            token::T_SUM if v2 => g.value += f,
             token::T_SUM => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
+            token::T_AVG if v2 => {
+                // Prometheus 2.42's incremental mean, with its infinity special cases.
+                g.count += 1.0;
+                g.incremental_mean = true;
+                if g.mean.is_infinite() {
+                    if f.is_infinite() && (g.mean > 0.0) == (f > 0.0) {
+                        continue;
+                    }
+                    if !f.is_infinite() && !f.is_nan() {
+                        continue;
+                    }
+                }
+                g.mean += f / g.count - g.mean / g.count;
+            }
             token::T_AVG => {
                 g.count += 1.0;
                 if !g.incremental_mean {
@@ -110,6 +126,7 @@ pub(super) fn aggregate(ctx: &mut Ctx<'_>, agg: &AggregateExpr, t: i64) -> Resul
         .map(|g| {
             let value = match op {
                 token::T_SUM => g.value + g.kahan_c,
+                token::T_AVG if v2 => g.mean,
                 token::T_AVG if g.incremental_mean => g.mean + g.kahan_c,
                 token::T_AVG => g.value / g.count + g.kahan_c / g.count,
                 token::T_COUNT => g.count,

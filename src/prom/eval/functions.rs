@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use promql_parser::parser::{Call, Expr};
 
 use super::quantile::{bucket_quantile, Bucket};
-use super::{Ctx, EvalError, Val, WarningLevel};
+use super::{Ctx, EvalError, Semantics, Val, WarningLevel};
 use crate::prom::exposition::parse_float;
 use crate::prom::labels::Labels;
 
@@ -40,6 +40,7 @@ pub(super) fn call(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, EvalEr
             let offset = super::selector::offset_ms(&ms.vs.offset);
             let range_end = t - offset;
             let range_start = range_end - ms.range.as_millis() as i64;
+            let semantics = ctx.semantics;
             let matrix = super::selector::range(ctx, ms, t);
             let mut out = Vec::with_capacity(matrix.len());
             for (labels, points) in matrix {
@@ -59,9 +60,14 @@ pub(super) fn call(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, EvalEr
                 }
                 let value = match name {
                     "irate" => instant_rate(&points),
-                    _ => {
-                        extrapolated_rate(&points, range_start, range_end, range_s, name == "rate")
-                    }
+                    _ => extrapolated_rate(
+                        &points,
+                        range_start,
+                        range_end,
+                        range_s,
+                        name == "rate",
+                        semantics,
+                    ),
                 };
                 if let Some(v) = value {
                     out.push((labels.without_name(), v));
@@ -130,6 +136,7 @@ pub fn extrapolated_rate(
     range_end: i64,
     range_s: f64,
     is_rate: bool,
+    semantics: Semantics,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
@@ -147,16 +154,24 @@ pub fn extrapolated_rate(
     let sampled_interval = (last_t - first_t) as f64 / 1000.0;
     let average = sampled_interval / (points.len() - 1) as f64;
     let threshold = average * 1.1;
+    // Counters cannot go below zero: do not extrapolate past the point where it would be zero.
+    // Prometheus 3 (since 2.51, #13725) clamps after the average/2 rule, Prometheus 2 before it.
+    let zero_clamp = |duration_to_start: &mut f64| {
+        if result > 0.0 && first_v >= 0.0 {
+            let duration_to_zero = sampled_interval * (first_v / result);
+            if duration_to_zero < *duration_to_start {
+                *duration_to_start = duration_to_zero;
+            }
+        }
+    };
+    if semantics == Semantics::Prometheus2 {
+        zero_clamp(&mut duration_to_start);
+    }
     if duration_to_start >= threshold {
         duration_to_start = average / 2.0;
     }
-    // Counters cannot go below zero: do not extrapolate past the point where it would be zero.
-    let mut duration_to_zero = duration_to_start;
-    if result > 0.0 && first_v >= 0.0 {
-        duration_to_zero = sampled_interval * (first_v / result);
-    }
-    if duration_to_zero < duration_to_start {
-        duration_to_start = duration_to_zero;
+    if semantics == Semantics::Prometheus3 {
+        zero_clamp(&mut duration_to_start);
     }
     if duration_to_end >= threshold {
         duration_to_end = average / 2.0;
@@ -254,7 +269,7 @@ fn histogram_quantile(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, Eva
         .insert(call as *const Call as usize, bounds);
     let mut out = Vec::with_capacity(groups.len());
     for (labels, mut buckets) in groups {
-        let outcome = bucket_quantile(q, &mut buckets);
+        let outcome = bucket_quantile(q, &mut buckets, ctx.semantics);
         if outcome.forced_monotonic {
             ctx.warn(
                 WarningLevel::Info,
@@ -294,16 +309,26 @@ mod tests {
         // Samples every 10 s at 10..=50 s, values 1..5, window (0, 60] s: Δ=4, sampled 40 s,
         // to start 10 s (< 11 s threshold), zero clamp 40*1/4=10 s, to end 10 s → 4*60/40 = 6.
         let pts: Vec<(i64, f64)> = (1..=5).map(|i| (i * 10_000, i as f64)).collect();
-        assert_eq!(extrapolated_rate(&pts, 0, 60_000, 60.0, false), Some(6.0));
-        assert_eq!(extrapolated_rate(&pts, 0, 60_000, 60.0, true), Some(0.1));
-        assert_eq!(extrapolated_rate(&pts[..1], 0, 60_000, 60.0, true), None);
+        assert_eq!(
+            extrapolated_rate(&pts, 0, 60_000, 60.0, false, Semantics::Prometheus3),
+            Some(6.0)
+        );
+        assert_eq!(
+            extrapolated_rate(&pts, 0, 60_000, 60.0, true, Semantics::Prometheus3),
+            Some(0.1)
+        );
+        assert_eq!(
+            extrapolated_rate(&pts[..1], 0, 60_000, 60.0, true, Semantics::Prometheus3),
+            None
+        );
     }
 
     #[test]
     fn counter_reset_adds_the_previous_value() {
         let pts = [(10_000, 5.0), (20_000, 7.0), (30_000, 2.0), (40_000, 4.0)];
         // Δ = 4-5 + 7 = 6 over 30 s; to start 10 s < 11 s; zero clamp 30*5/6 = 25 s → keep 10 s.
-        let v = extrapolated_rate(&pts, 0, 40_000, 40.0, false).expect("value");
+        let v =
+            extrapolated_rate(&pts, 0, 40_000, 40.0, false, Semantics::Prometheus3).expect("value");
         assert_eq!(v, 6.0 * (30.0 + 10.0) / 30.0);
         assert_eq!(instant_rate(&pts), Some(0.2));
         assert_eq!(instant_rate(&pts[..3]), Some(0.2));

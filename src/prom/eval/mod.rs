@@ -144,11 +144,26 @@ fn serialize_labels<S: serde::Serializer>(labels: &Labels, s: S) -> Result<S::Ok
     map.end()
 }
 
+/// Which Prometheus arithmetic to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Semantics {
+    /// Prometheus 3.x (the default): left-open windows and lookback, the zero clamp of
+    /// `extrapolatedRate` after the average/2 clamp, Kahan–Neumaier `sum`/`avg`,
+    /// `almost.Equal` in the monotonicity fix.
+    #[default]
+    Prometheus3,
+    /// Prometheus 2.x up to 2.50 (Debian 12 ships 2.42): closed windows `[t − range, t]`, the zero
+    /// clamp before the threshold test, plain `sum`, incremental-mean `avg`, a plain running
+    /// maximum as the monotonicity fix. For comparing with such servers.
+    Prometheus2,
+}
+
 /// Evaluates queries against one store.
 #[derive(Debug, Clone, Copy)]
 pub struct Engine<'a> {
     store: &'a Store,
     lookback_ms: i64,
+    semantics: Semantics,
 }
 
 impl<'a> Engine<'a> {
@@ -157,7 +172,14 @@ impl<'a> Engine<'a> {
         Engine {
             store,
             lookback_ms: DEFAULT_LOOKBACK_MS,
+            semantics: Semantics::Prometheus3,
         }
+    }
+
+    /// Reproduces another Prometheus version's arithmetic.
+    pub fn with_semantics(mut self, semantics: Semantics) -> Self {
+        self.semantics = semantics;
+        self
     }
 
     /// Changes the lookback of instant vector selectors.
@@ -274,6 +296,7 @@ pub(crate) enum Val {
 pub(crate) struct Ctx<'a> {
     query: String,
     lookback_ms: i64,
+    semantics: Semantics,
     /// Series of each selector, keyed by the selector node's address (the AST outlives the Ctx).
     selections: HashMap<usize, Vec<&'a Series>>,
     warnings: Vec<Warning>,
@@ -286,6 +309,7 @@ impl<'a> Ctx<'a> {
         let mut ctx = Ctx {
             query: query.to_string(),
             lookback_ms: engine.lookback_ms,
+            semantics: engine.semantics,
             selections: HashMap::new(),
             warnings: Vec::new(),
             quantile_bounds: HashMap::new(),
@@ -400,6 +424,15 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The exclusive lower end of a window that ends at `end` and spans `range_ms`: Prometheus 3
+    /// windows are left-open, Prometheus 2 windows include their start.
+    pub(crate) fn window_start(&self, end: i64, range_ms: i64) -> i64 {
+        match self.semantics {
+            Semantics::Prometheus3 => end - range_ms,
+            Semantics::Prometheus2 => end - range_ms - 1,
+        }
     }
 
     pub(crate) fn selection(&self, vs: &parser::VectorSelector) -> &[&'a Series] {

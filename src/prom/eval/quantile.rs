@@ -4,6 +4,8 @@
 //!
 //! Not for: native histograms, or grouping samples into buckets (see `functions.rs`).
 
+use super::Semantics;
+
 /// One classic bucket: upper bound (`le`) and cumulative count.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bucket {
@@ -59,7 +61,10 @@ pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
 /// equalised silently); fewer than two buckets or zero observations give NaN; a rank in the `+Inf`
 /// bucket gives the second-highest bound; a first bucket with bound ≤ 0 gives that bound; else
 /// linear interpolation inside the bucket that holds the rank.
-pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> QuantileOutcome {
+///
+/// With [`Semantics::Prometheus2`] the monotonicity fix is a plain running maximum (no
+/// `almost.Equal`), as in Prometheus before 2.46.
+pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>, semantics: Semantics) -> QuantileOutcome {
     let done = |value| QuantileOutcome {
         value,
         forced_monotonic: false,
@@ -87,7 +92,10 @@ pub fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> QuantileOutcome {
         return done(f64::NAN);
     }
     coalesce(buckets);
-    let forced_monotonic = ensure_monotonic(buckets, SMALL_DELTA_TOLERANCE);
+    let forced_monotonic = match semantics {
+        Semantics::Prometheus3 => ensure_monotonic(buckets, SMALL_DELTA_TOLERANCE),
+        Semantics::Prometheus2 => running_max(buckets),
+    };
     let with = |value| QuantileOutcome {
         value,
         forced_monotonic,
@@ -152,6 +160,20 @@ fn coalesce(buckets: &mut Vec<Bucket>) {
     buckets.truncate(i + 1);
 }
 
+fn running_max(buckets: &mut [Bucket]) -> bool {
+    let mut max = buckets[0].count;
+    let mut forced = false;
+    for bucket in buckets.iter_mut().skip(1) {
+        if bucket.count > max {
+            max = bucket.count;
+        } else if bucket.count < max {
+            bucket.count = max;
+            forced = true;
+        }
+    }
+    forced
+}
+
 fn ensure_monotonic(buckets: &mut [Bucket], tolerance: f64) -> bool {
     let mut forced = false;
     let mut prev = buckets[0].count;
@@ -178,6 +200,10 @@ fn ensure_monotonic(buckets: &mut [Bucket], tolerance: f64) -> bool {
 mod tests {
     use super::*;
 
+    fn bq(q: f64, buckets: &mut Vec<Bucket>) -> QuantileOutcome {
+        bucket_quantile(q, buckets, Semantics::Prometheus3)
+    }
+
     fn b(pairs: &[(f64, f64)]) -> Vec<Bucket> {
         pairs
             .iter()
@@ -189,46 +215,37 @@ mod tests {
     fn hand_computed_interpolation() {
         // 10 observations: 5 ≤ 0.1, 9 ≤ 0.5. p50 → rank 5 in the first bucket: 0.1 * 5/5 = 0.1.
         let mut buckets = b(&[(0.1, 5.0), (0.5, 9.0), (f64::INFINITY, 10.0)]);
-        assert_eq!(bucket_quantile(0.5, &mut buckets).value, 0.1);
+        assert_eq!(bq(0.5, &mut buckets).value, 0.1);
         // p70 → rank 7: 0.1 + 0.4 * (2/4) = 0.30000000000000004 in f64.
         let mut buckets = b(&[(0.1, 5.0), (0.5, 9.0), (f64::INFINITY, 10.0)]);
-        assert_eq!(bucket_quantile(0.7, &mut buckets).value, 0.1 + 0.4 * 0.5);
+        assert_eq!(bq(0.7, &mut buckets).value, 0.1 + 0.4 * 0.5);
         // p95 → rank 9.5 lies in +Inf: the second-highest bound.
         let mut buckets = b(&[(0.1, 5.0), (0.5, 9.0), (f64::INFINITY, 10.0)]);
-        assert_eq!(bucket_quantile(0.95, &mut buckets).value, 0.5);
+        assert_eq!(bq(0.95, &mut buckets).value, 0.5);
     }
 
     #[test]
     fn nan_and_infinity_rules() {
         let base = b(&[(1.0, 1.0), (f64::INFINITY, 2.0)]);
-        assert!(bucket_quantile(f64::NAN, &mut base.clone()).value.is_nan());
-        assert_eq!(
-            bucket_quantile(-1.0, &mut base.clone()).value,
-            f64::NEG_INFINITY
-        );
-        assert_eq!(bucket_quantile(1.5, &mut base.clone()).value, f64::INFINITY);
-        assert!(bucket_quantile(0.5, &mut b(&[(1.0, 1.0), (2.0, 2.0)]))
+        assert!(bq(f64::NAN, &mut base.clone()).value.is_nan());
+        assert_eq!(bq(-1.0, &mut base.clone()).value, f64::NEG_INFINITY);
+        assert_eq!(bq(1.5, &mut base.clone()).value, f64::INFINITY);
+        assert!(bq(0.5, &mut b(&[(1.0, 1.0), (2.0, 2.0)])).value.is_nan());
+        assert!(bq(0.5, &mut b(&[(1.0, 0.0), (f64::INFINITY, 0.0)]))
             .value
             .is_nan());
-        assert!(
-            bucket_quantile(0.5, &mut b(&[(1.0, 0.0), (f64::INFINITY, 0.0)]))
-                .value
-                .is_nan()
-        );
-        assert!(bucket_quantile(0.5, &mut b(&[(f64::INFINITY, 3.0)]))
-            .value
-            .is_nan());
+        assert!(bq(0.5, &mut b(&[(f64::INFINITY, 3.0)])).value.is_nan());
     }
 
     #[test]
     fn monotonicity_fix_is_reported_but_small_deltas_are_not() {
-        let out = bucket_quantile(
+        let out = bq(
             0.5,
             &mut b(&[(1.0, 5.0), (2.0, 4.0), (f64::INFINITY, 10.0)]),
         );
         assert!(out.forced_monotonic);
         let tiny = 5.0 * (1.0 - 1e-14);
-        let out = bucket_quantile(
+        let out = bq(
             0.5,
             &mut b(&[(1.0, 5.0), (2.0, tiny), (f64::INFINITY, 10.0)]),
         );

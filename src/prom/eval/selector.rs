@@ -54,7 +54,7 @@ pub(super) fn instant(ctx: &Ctx<'_>, vs: &VectorSelector, t: i64) -> Vec<(Labels
     let at = t - offset_ms(&vs.offset);
     let mut out = Vec::new();
     for series in ctx.selection(vs) {
-        let window = series.window(at - ctx.lookback_ms, at);
+        let window = series.window(ctx.window_start(at, ctx.lookback_ms), at);
         if window.is_empty() {
             continue;
         }
@@ -72,7 +72,7 @@ pub(super) fn range(ctx: &Ctx<'_>, ms: &MatrixSelector, t: i64) -> Vec<(Labels, 
     let mut out = Vec::new();
     for series in ctx.selection(&ms.vs) {
         let points: Vec<(i64, f64)> = series
-            .window(at - range_ms, at)
+            .window(ctx.window_start(at, range_ms), at)
             .map(|i| (series.timestamp(i), series.value(i)))
             .filter(|&(_, v)| !is_stale(v))
             .collect();
