@@ -5,6 +5,7 @@ mod eval;
 mod exposition;
 mod golden;
 mod promqltest;
+mod real_prometheus;
 mod scrape;
 mod store;
 mod target;
