@@ -1,6 +1,7 @@
 //! Tests of the Prometheus toolkit (`rollgate::prom`).
 
 mod api;
+mod cli;
 mod eval;
 mod exposition;
 mod golden;
