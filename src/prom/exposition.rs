@@ -129,6 +129,15 @@ pub fn parse(body: &str, format: Format) -> Parsed {
             Err(reason) => parsed.errors.push(line_error(line_no, line, &reason)),
         }
     }
+    if format == Format::OpenMetrics && !seen_eof {
+        // Prometheus rejects such a body; here the samples are kept and the cut is reported.
+        let last = body.split('\n').count();
+        parsed.errors.push(line_error(
+            last,
+            "",
+            "OpenMetrics body does not end with '# EOF' (it may have been cut short)",
+        ));
+    }
     parsed
 }
 
@@ -426,5 +435,9 @@ mod tests {
         assert_eq!(p.samples[0].timestamp_ms, Some(1_700_000_000_500));
         let after = parse("# EOF\nx 1\n", Format::OpenMetrics);
         assert_eq!(after.errors.len(), 1);
+        let cut = parse("x 1\ny 2", Format::OpenMetrics);
+        assert_eq!(cut.samples.len(), 2);
+        assert_eq!(cut.errors.len(), 1);
+        assert!(cut.errors[0].reason.contains("# EOF"));
     }
 }

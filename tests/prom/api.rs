@@ -36,6 +36,10 @@ async fn fake_api(
         "range" => r#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"job":"a"},"values":[[1700000000,"1"],[1700000060,"+Inf"]]}]}}"#,
         "garbage" => return (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>".to_string()),
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+        }
         _ => {
             return (
                 StatusCode::BAD_REQUEST,
@@ -160,4 +164,19 @@ async fn unreachable_and_bad_urls() {
     assert!(err.to_string().contains(&url));
     let err = ApiClient::new(ApiConfig::new("localhost:9090")).expect_err("scheme");
     assert!(matches!(err, ApiError::Config { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn slow_answers_time_out() {
+    let base = start().await;
+    let mut config = ApiConfig::new(&base);
+    config.auth = Auth::Bearer("s3cret".to_string());
+    config.headers = vec![("X-Scope-OrgID".to_string(), "team-a".to_string())];
+    config.timeout = Duration::from_millis(300);
+    let err = ApiClient::new(config)
+        .expect("client")
+        .instant("slow", 0)
+        .await
+        .expect_err("timeout");
+    assert!(matches!(err, ApiError::Timeout { .. }), "{err}");
 }

@@ -10,6 +10,7 @@ use super::quantile::{bucket_quantile, Bucket};
 use super::{Ctx, EvalError, Semantics, Val, WarningLevel};
 use crate::prom::exposition::parse_float;
 use crate::prom::labels::Labels;
+use crate::prom::store::{is_stale, Series};
 
 const SUPPORTED: &[&str] = &[
     "rate",
@@ -41,9 +42,24 @@ pub(super) fn call(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, EvalEr
             let range_end = t - offset;
             let range_start = range_end - ms.range.as_millis() as i64;
             let semantics = ctx.semantics;
-            let matrix = super::selector::range(ctx, ms, t);
-            let mut out = Vec::with_capacity(matrix.len());
-            for (labels, points) in matrix {
+            // Walk the selected series directly with one reusable buffer: this is the hot loop of
+            // range queries (one call per series per step).
+            let series_list: Vec<&Series> = ctx.selection(&ms.vs).to_vec();
+            let window_start = ctx.window_start(range_end, ms.range.as_millis() as i64);
+            let mut points: Vec<(i64, f64)> = Vec::new();
+            let mut out = Vec::with_capacity(series_list.len());
+            for series in series_list {
+                points.clear();
+                points.extend(
+                    series
+                        .window(window_start, range_end)
+                        .map(|i| (series.timestamp(i), series.value(i)))
+                        .filter(|&(_, v)| !is_stale(v)),
+                );
+                if points.is_empty() {
+                    continue;
+                }
+                let labels = series.labels();
                 if name != "irate" {
                     let metric = labels.metric_name();
                     if !["_total", "_sum", "_count", "_bucket"]
