@@ -192,3 +192,28 @@ async fn run_for_scrapes_repeatedly_at_short_intervals() {
     let times: Vec<i64> = scraper.log().iter().map(|o| o.timestamp_ms).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[tokio::test]
+async fn several_targets_are_scraped_in_one_round_with_their_own_instance() {
+    let a = TestTarget::start("x_total 1\n").await;
+    let b = TestTarget::start("x_total 2\n").await;
+    let urls = vec![a.url.clone(), b.url.clone()];
+    let mut scraper = Scraper::new(config(&urls, 1000, None)).expect("scraper");
+    let outcomes = scraper.scrape_round().await.to_vec();
+    assert_eq!(outcomes.len(), 2);
+    for (target, value) in [(&a, 1.0), (&b, 2.0)] {
+        let instance = target
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/metrics")
+            .to_string();
+        assert_eq!(
+            last_value(&scraper, &with_target("x_total", &instance, &[])),
+            value
+        );
+        assert_eq!(
+            last_value(&scraper, &with_target("up", &instance, &[])),
+            1.0
+        );
+    }
+}
