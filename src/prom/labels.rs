@@ -116,6 +116,12 @@ impl Labels {
         Labels::from_vec(labels)
     }
 
+    /// Identity of this label set's allocation: equal ids mean the very same set (while both are
+    /// alive). Used to memoise per-query work keyed by label sets.
+    pub fn allocation_id(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+
     /// Bytes held by this label set's own allocation (not the shared strings).
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Label>() * self.0.len()

@@ -54,8 +54,9 @@ pub(super) fn aggregate(ctx: &mut Ctx<'_>, agg: &AggregateExpr, t: i64) -> Resul
     let v2 = ctx.semantics == Semantics::Prometheus2;
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
+    let node = agg as *const AggregateExpr as usize;
     for (labels, f) in input {
-        let key = group_labels(&labels, agg.modifier.as_ref());
+        let key = ctx.memo_key(node, &labels, |l| group_labels(l, agg.modifier.as_ref()));
         let slot = match index.get(&key) {
             Some(&slot) => slot,
             None => {

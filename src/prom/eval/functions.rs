@@ -59,8 +59,8 @@ pub(super) fn call(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, EvalEr
                 if points.is_empty() {
                     continue;
                 }
-                let labels = series.labels();
                 if name != "irate" {
+                    let labels = series.labels();
                     let metric = labels.metric_name();
                     if !["_total", "_sum", "_count", "_bucket"]
                         .iter()
@@ -86,7 +86,7 @@ pub(super) fn call(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, EvalEr
                     ),
                 };
                 if let Some(v) = value {
-                    out.push((labels.without_name(), v));
+                    out.push((ctx.without_name(series), v));
                 }
             }
             Ok(Val::Vector(out))

@@ -302,6 +302,12 @@ pub(crate) struct Ctx<'a> {
     warnings: Vec<Warning>,
     /// Bucket bounds seen by each `histogram_quantile` call node, for resolution warnings.
     quantile_bounds: HashMap<usize, Vec<f64>>,
+    /// Each series' labels without the metric name, computed once per query (range queries
+    /// would otherwise rebuild them at every step).
+    name_dropped: HashMap<usize, Labels>,
+    /// Aggregation group keys by (aggregation node, input label set allocation). The input label
+    /// set is kept alive in the value, so its allocation id cannot be reused while cached.
+    group_keys: HashMap<(usize, usize), (Labels, Labels)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -313,6 +319,8 @@ impl<'a> Ctx<'a> {
             selections: HashMap::new(),
             warnings: Vec::new(),
             quantile_bounds: HashMap::new(),
+            name_dropped: HashMap::new(),
+            group_keys: HashMap::new(),
         };
         ctx.prepare(engine.store, expr)?;
         Ok(ctx)
@@ -433,6 +441,33 @@ impl<'a> Ctx<'a> {
             Semantics::Prometheus3 => end - range_ms,
             Semantics::Prometheus2 => end - range_ms - 1,
         }
+    }
+
+    /// `series.labels().without_name()`, memoised for the query.
+    pub(crate) fn without_name(&mut self, series: &Series) -> Labels {
+        self.name_dropped
+            .entry(series as *const Series as usize)
+            .or_insert_with(|| series.labels().without_name())
+            .clone()
+    }
+
+    /// `compute(labels)` memoised per (node, label set allocation).
+    pub(crate) fn memo_key(
+        &mut self,
+        node: usize,
+        labels: &Labels,
+        compute: impl FnOnce(&Labels) -> Labels,
+    ) -> Labels {
+        // Inputs built afresh at every step (e.g. binary-operator results) never hit; bound the
+        // memory they can pin.
+        if self.group_keys.len() > 100_000 {
+            self.group_keys.clear();
+        }
+        let entry = self
+            .group_keys
+            .entry((node, labels.allocation_id()))
+            .or_insert_with(|| (labels.clone(), compute(labels)));
+        entry.1.clone()
     }
 
     pub(crate) fn selection(&self, vs: &parser::VectorSelector) -> &[&'a Series] {
