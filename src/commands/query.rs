@@ -6,9 +6,9 @@ use anyhow::{bail, Context};
 use crate::cli::{QueryArgs, SemanticsArg};
 use crate::commands::Outcome;
 use crate::prom::api_client::{ApiClient, ApiConfig, Auth};
-use crate::prom::eval::{Engine, Evaluated, RangeSeries, Semantics, Value, Warning};
+use crate::prom::eval::{Evaluated, RangeSeries, Semantics, Value, Warning};
 use crate::prom::scrape::{now_ms, ScrapeConfig, Scraper};
-use crate::prom::source::SourceSpec;
+use crate::prom::source::{Source, SourceSpec};
 use crate::prom::store::{format_value, Store};
 
 /// What was asked and where, for the output.
@@ -19,24 +19,44 @@ struct Answer {
 
 /// Runs `rollgate query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<Outcome> {
-    let answer = match &args.source {
-        SourceSpec::Prometheus(url) => query_remote(&args, url).await?,
-        SourceSpec::Scrape(url) => {
-            let store = scrape(&args, url).await?;
-            query_local(&args, &store)?
-        }
-        SourceSpec::Run(dir) => {
-            let store = Store::read_run_dir(dir)
-                .with_context(|| format!("cannot read run directory {}", dir.display()))?;
-            query_local(&args, &store)?
-        }
+    let semantics = match args.semantics {
+        SemanticsArg::Prometheus3 => Semantics::Prometheus3,
+        SemanticsArg::Prometheus2 => Semantics::Prometheus2,
+    };
+    let local = |store: Store| Source::Local { store, semantics };
+    let source = match &args.source {
+        SourceSpec::Prometheus(url) => Source::Remote(api_client(&args, url)?),
+        SourceSpec::Scrape(url) => local(scrape(&args, url).await?),
+        SourceSpec::Run(dir) => local(
+            Store::read_run_dir(dir)
+                .with_context(|| format!("cannot read run directory {}", dir.display()))?,
+        ),
         SourceSpec::Fixture(path) => {
             let mut store = Store::new();
             store
                 .load_fixtures(path)
                 .with_context(|| format!("cannot load fixture {}", path.display()))?;
-            query_local(&args, &store)?
+            local(store)
         }
+    };
+    let default_end = match (&source, source.newest_sample_ms()) {
+        (Source::Remote(_), _) => now_ms(),
+        (Source::Local { .. }, Some(newest)) => newest,
+        (Source::Local { .. }, None) => {
+            bail!(
+                "the source holds no samples at all; nothing to evaluate {:?} on",
+                args.query
+            )
+        }
+    };
+    let (end, range) = window(&args, default_end)?;
+    let result = match range {
+        None => Ok(source.instant(&args.query, end).await?),
+        Some((start, step)) => Err(source.range(&args.query, start, end, step).await?),
+    };
+    let answer = Answer {
+        time_ms: end,
+        result,
     };
     let no_data = match &answer.result {
         Ok(e) => {
@@ -84,30 +104,7 @@ fn window(args: &QueryArgs, default_end: i64) -> anyhow::Result<(i64, Option<(i6
     Ok((end, range))
 }
 
-fn query_local(args: &QueryArgs, store: &Store) -> anyhow::Result<Answer> {
-    let Some(newest) = store.max_timestamp() else {
-        bail!(
-            "the source holds no samples at all; nothing to evaluate {:?} on",
-            args.query
-        );
-    };
-    let (end, range) = window(args, newest)?;
-    let semantics = match args.semantics {
-        SemanticsArg::Prometheus3 => Semantics::Prometheus3,
-        SemanticsArg::Prometheus2 => Semantics::Prometheus2,
-    };
-    let engine = Engine::new(store).with_semantics(semantics);
-    let result = match range {
-        None => Ok(engine.instant(&args.query, end)?),
-        Some((start, step)) => Err(engine.range(&args.query, start, end, step)?),
-    };
-    Ok(Answer {
-        time_ms: end,
-        result,
-    })
-}
-
-async fn query_remote(args: &QueryArgs, url: &str) -> anyhow::Result<Answer> {
+fn api_client(args: &QueryArgs, url: &str) -> anyhow::Result<ApiClient> {
     let mut config = ApiConfig::new(url);
     config.timeout = args.timeout;
     config.auth = match (&args.bearer_token, &args.basic_auth) {
@@ -132,16 +129,7 @@ async fn query_remote(args: &QueryArgs, url: &str) -> anyhow::Result<Answer> {
             .headers
             .push((name.trim().to_string(), value.trim().to_string()));
     }
-    let api = ApiClient::new(config)?;
-    let (end, range) = window(args, now_ms())?;
-    let result = match range {
-        None => Ok(api.instant(&args.query, end).await?),
-        Some((start, step)) => Err(api.range(&args.query, start, end, step).await?),
-    };
-    Ok(Answer {
-        time_ms: end,
-        result,
-    })
+    Ok(ApiClient::new(config)?)
 }
 
 async fn scrape(args: &QueryArgs, url: &str) -> anyhow::Result<Store> {

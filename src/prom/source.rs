@@ -11,7 +11,7 @@ use std::str::FromStr;
 use thiserror::Error;
 
 use crate::prom::api_client::{ApiClient, ApiError};
-use crate::prom::eval::{Engine, EvalError, Evaluated, RangeSeries, Value};
+use crate::prom::eval::{Engine, EvalError, Evaluated, RangeSeries, Semantics, Value};
 use crate::prom::scrape::ScrapeError;
 use crate::prom::store::{Store, StoreError};
 
@@ -70,8 +70,13 @@ pub enum SourceError {
 /// A source that answers queries.
 #[derive(Debug)]
 pub enum Source {
-    /// rollgate's own store, evaluated in process.
-    Local(Store),
+    /// rollgate's own store, evaluated in process with the given arithmetic.
+    Local {
+        /// The samples.
+        store: Store,
+        /// Which Prometheus version's arithmetic to reproduce.
+        semantics: Semantics,
+    },
     /// A remote Prometheus-compatible API.
     Remote(ApiClient),
 }
@@ -84,7 +89,9 @@ impl Source {
         time_ms: i64,
     ) -> Result<Evaluated<Value>, SourceError> {
         match self {
-            Source::Local(store) => Ok(Engine::new(store).instant(query, time_ms)?),
+            Source::Local { store, semantics } => Ok(Engine::new(store)
+                .with_semantics(*semantics)
+                .instant(query, time_ms)?),
             Source::Remote(api) => Ok(api.instant(query, time_ms).await?),
         }
     }
@@ -98,7 +105,9 @@ impl Source {
         step_ms: i64,
     ) -> Result<Evaluated<Vec<RangeSeries>>, SourceError> {
         match self {
-            Source::Local(store) => Ok(Engine::new(store).range(query, start_ms, end_ms, step_ms)?),
+            Source::Local { store, semantics } => Ok(Engine::new(store)
+                .with_semantics(*semantics)
+                .range(query, start_ms, end_ms, step_ms)?),
             Source::Remote(api) => Ok(api.range(query, start_ms, end_ms, step_ms).await?),
         }
     }
@@ -106,7 +115,7 @@ impl Source {
     /// The newest sample time of a local store (a sensible default evaluation time).
     pub fn newest_sample_ms(&self) -> Option<i64> {
         match self {
-            Source::Local(store) => store.max_timestamp(),
+            Source::Local { store, .. } => store.max_timestamp(),
             Source::Remote(_) => None,
         }
     }

@@ -51,7 +51,7 @@ async fn fake_api(
     (StatusCode::OK, body.to_string())
 }
 
-async fn start() -> String {
+pub(super) async fn start() -> String {
     let app = axum::Router::new()
         .route("/prom/api/v1/query", get(fake_api))
         .route("/prom/api/v1/query_range", get(fake_api));

@@ -95,3 +95,37 @@ fn help_shows_sources_and_examples() {
         assert!(help.contains(needle), "help lacks {needle}");
     }
 }
+
+#[tokio::test]
+async fn prometheus_source_passes_auth_and_headers() {
+    let base = super::api::start().await;
+    let source = format!("prometheus:{base}");
+    let ok = query(&[
+        "up",
+        "--source",
+        &source,
+        "--bearer-token",
+        "s3cret",
+        "--header",
+        "X-Scope-OrgID: team-a",
+    ])
+    .await
+    .expect("remote query");
+    assert_eq!(ok, Outcome::Success);
+    let empty = query(&[
+        "empty",
+        "--source",
+        &source,
+        "--bearer-token",
+        "s3cret",
+        "--header",
+        "X-Scope-OrgID: team-a",
+    ])
+    .await
+    .expect("remote empty");
+    assert_eq!(empty, Outcome::Failed, "empty is no data, exit 1");
+    let err = query(&["up", "--source", &source])
+        .await
+        .expect_err("no credentials");
+    assert!(format!("{err:#}").contains("HTTP 401"), "{err:#}");
+}
