@@ -23,8 +23,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use rollgate::prom::api_client::{ApiClient, ApiConfig};
-use rollgate::prom::eval::{Engine, RangeSeries, Semantics, Value};
+use rollgate::prom::eval::{RangeSeries, Semantics, Value};
 use rollgate::prom::scrape::{ScrapeConfig, Scraper};
+use rollgate::prom::source::Source;
 use rollgate::prom::store::Store;
 
 const STATES: i64 = 48;
@@ -289,17 +290,21 @@ async fn real_prometheus_agrees_with_rollgate() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let store: Store = scraper.into_store();
-    let engine = Engine::new(&store).with_semantics(Semantics::Prometheus2);
-    let api = ApiClient::new(ApiConfig::new(&base)).expect("api client");
+    // Both sides go through the one interface the analysis uses.
+    let ours_source = Source::Local {
+        store,
+        semantics: Semantics::Prometheus2,
+    };
+    let theirs_source = Source::Remote(ApiClient::new(ApiConfig::new(&base)).expect("api client"));
     let end = t0 + (STATES - 1) * STEP_MS;
 
     // First the raw samples must be the same, or nothing after this means anything. Prometheus
     // may still be appending its last scrape: retry for a while.
     let raw = "{__name__=~\"memory_zep_.*\"}[15m]";
-    let ours = as_series(engine.instant(raw, end).expect("raw").value, end);
+    let ours = as_series(ours_source.instant(raw, end).await.expect("raw").value, end);
     let mut last_err = String::new();
     for _ in 0..40 {
-        match api.instant(raw, end).await {
+        match theirs_source.instant(raw, end).await {
             Ok(theirs) => match compare_series("raw samples", &ours, &as_series(theirs.value, end))
             {
                 Ok(()) => {
@@ -322,8 +327,14 @@ async fn real_prometheus_agrees_with_rollgate() {
     for q in QUERIES {
         let mut t = t0;
         while t <= end + 60_000 {
-            let ours = engine.instant(q, t).map(|r| as_series(r.value, t));
-            let theirs = api.instant(q, t).await.map(|r| as_series(r.value, t));
+            let ours = ours_source
+                .instant(q, t)
+                .await
+                .map(|r| as_series(r.value, t));
+            let theirs = theirs_source
+                .instant(q, t)
+                .await
+                .map(|r| as_series(r.value, t));
             match (ours, theirs) {
                 (Ok(a), Ok(b)) => {
                     compared += a.len();
@@ -336,8 +347,8 @@ async fn real_prometheus_agrees_with_rollgate() {
             t += 7_500;
         }
         for step in [STEP_MS, 60_000] {
-            let ours = engine.range(q, t0, end, step).map(|r| r.value);
-            let theirs = api.range(q, t0, end, step).await.map(|r| r.value);
+            let ours = ours_source.range(q, t0, end, step).await.map(|r| r.value);
+            let theirs = theirs_source.range(q, t0, end, step).await.map(|r| r.value);
             match (ours, theirs) {
                 (Ok(a), Ok(b)) => {
                     compared += a.iter().map(|s| s.points.len()).sum::<usize>();
