@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use. Each entry is "command:package".
 needed=(
   "curl:curl"
+  "prometheus:prometheus"
 )
 missing=()
 for entry in "${needed[@]}"; do

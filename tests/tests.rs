@@ -2,3 +2,4 @@
 
 mod fake_zep;
 mod load;
+mod prom;

@@ -1,6 +1,7 @@
 //! One file per subcommand: glue between the parsed command line and the library.
 
 mod fake_zep;
+mod query;
 
 use crate::cli::{Cli, Command};
 
@@ -27,5 +28,6 @@ impl Outcome {
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::FakeZep(args) => fake_zep::run(args).await,
+        Command::Query(args) => query::run(args).await,
     }
 }
