@@ -11,9 +11,11 @@ pub mod assistant;
 pub mod cli;
 pub mod commands;
 pub mod fake_zep;
+pub mod load;
 pub mod logging;
 pub mod net;
 pub mod pii;
+pub mod prom;
 
 /// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).
 pub const EXIT_OK: u8 = 0;

@@ -2,3 +2,5 @@
 
 mod assistant;
 mod fake_zep;
+mod load;
+mod prom;

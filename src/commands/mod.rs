@@ -2,6 +2,7 @@
 
 mod assistant;
 mod fake_zep;
+mod query;
 
 use crate::cli::{Cli, Command};
 
@@ -29,5 +30,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::FakeZep(args) => fake_zep::run(args).await,
         Command::Assistant(args) => assistant::run(*args).await,
+        Command::Query(args) => query::run(args).await,
     }
 }

@@ -6,6 +6,7 @@
 //! Only what wiremock cannot do lives here: timing of the bytes on the wire and transport faults.
 //! Admin routes, `/metrics` and `/healthz` pass straight through, never faulted or journaled.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::faults::{Action, Decision, RateLimitHeaders};
-use super::http1::{self, ReadError, Request, Response};
+use super::http1::{self, Pool, ReadError, Request, Response};
 use super::journal::Entry;
 use super::program::{ConnectionFault, ConnectionMode};
 use super::routes::{self, Matched, RouteKind};
@@ -39,20 +40,10 @@ const DROPPED_REQUEST_HEADERS: [&str; 8] = [
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
-    backend: String,
+    backend: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(512)
-        .build()
-    {
-        Ok(client) => client,
-        Err(err) => {
-            tracing::error!("fake zep: cannot build the backend client: {err}");
-            return;
-        }
-    };
+    let backend = Arc::new(Pool::new(backend));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -63,7 +54,6 @@ pub async fn serve(
                         stream,
                         buf: BytesMut::with_capacity(8 * 1024),
                         shared: shared.clone(),
-                        client: client.clone(),
                         backend: backend.clone(),
                     };
                     connections.spawn(connection.run());
@@ -85,8 +75,7 @@ struct Connection {
     stream: TcpStream,
     buf: BytesMut,
     shared: Arc<Shared>,
-    client: reqwest::Client,
-    backend: String,
+    backend: Arc<Pool>,
 }
 
 /// What a delivered answer looked like on the wire.
@@ -185,13 +174,12 @@ impl Connection {
 
     /// Sends the request to the wiremock backend; a backend failure becomes a 500 naming it.
     async fn forward(&self, request: &Request, fault: Option<String>) -> Response {
-        let url = format!("{}{}", self.backend, request.target);
-        let method =
-            reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut headers = HeaderMap::with_capacity(request.headers.len() + 1);
         for (name, value) in &request.headers {
             let name_text = name.as_str();
-            if DROPPED_REQUEST_HEADERS.contains(&name_text) || name_text.starts_with("x-rollgate-")
+            if DROPPED_REQUEST_HEADERS.contains(&name_text)
+                || name_text == "content-length"
+                || name_text.starts_with("x-rollgate-")
             {
                 continue;
             }
@@ -201,34 +189,15 @@ impl Connection {
             headers.insert(FAULT_HEADER, value);
         }
         let sent = self
-            .client
-            .request(method, &url)
-            .headers(headers)
-            .body(request.body.clone())
-            .send()
+            .backend
+            .send(&request.method, &request.target, &headers, &request.body)
             .await;
-        let result = match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let mut headers = response.headers().clone();
-                for framing in [
-                    "content-length",
-                    "transfer-encoding",
-                    "connection",
-                    "keep-alive",
-                ] {
-                    headers.remove(framing);
-                }
-                response.bytes().await.map(|body| Response {
-                    status,
-                    headers,
-                    body,
-                })
-            }
-            Err(err) => Err(err),
-        };
-        result.unwrap_or_else(|err| {
-            tracing::error!("fake zep: backend request {url} failed: {err}");
+        sent.unwrap_or_else(|err| {
+            tracing::error!(
+                "fake zep: backend request {} {} failed: {err}",
+                request.method,
+                request.target
+            );
             Response::json(
                 500,
                 &serde_json::json!({ "message": format!("fake zep backend failed: {err}") }),
@@ -252,7 +221,7 @@ impl Connection {
         fault: Option<ConnectionFault>,
         keep_alive: bool,
     ) -> bool {
-        tokio::time::sleep(decision.headers_delay).await;
+        pause(decision.headers_delay).await;
         let Some(fault) = fault else {
             if decision.body_delay.is_zero() {
                 return self.write(response, keep_alive).await && keep_alive;
@@ -266,7 +235,7 @@ impl Connection {
                 return false;
             }
             let _ = self.stream.flush().await;
-            tokio::time::sleep(decision.body_delay).await;
+            pause(decision.body_delay).await;
             return self.stream.write_all(&response.body).await.is_ok() && keep_alive;
         };
         let head = response.head(false);
@@ -282,7 +251,7 @@ impl Connection {
             }
             _ => {
                 // Dribble: the rest of the answer, a few bytes at a time.
-                tokio::time::sleep(decision.body_delay).await;
+                pause(decision.body_delay).await;
                 for chunk in response.body.chunks(fault.chunk_bytes) {
                     if self.stream.write_all(chunk).await.is_err()
                         || self.stream.flush().await.is_err()
@@ -376,6 +345,14 @@ impl Connection {
             duration_ms: duration.as_secs_f64() * 1e3,
         };
         self.shared.lock_journal().push(entry);
+    }
+}
+
+/// Sleeps for `delay`, and not at all for zero: a zero-length tokio sleep still waits for the next
+/// timer tick (about 1 ms), which would add latency to every request with no latency fault.
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -267,3 +267,154 @@ impl Response {
         head
     }
 }
+
+/// Keep-alive connections from the front to the wiremock backend: one request at a time per
+/// connection, written and read in the calling task (no connection task, no channels), which keeps
+/// the second hop cheap.
+#[derive(Debug)]
+pub struct Pool {
+    addr: std::net::SocketAddr,
+    idle: std::sync::Mutex<Vec<TcpStream>>,
+}
+
+/// Most idle backend connections kept.
+const MAX_IDLE: usize = 256;
+
+impl Pool {
+    /// A pool for the server at `addr`.
+    pub fn new(addr: std::net::SocketAddr) -> Pool {
+        Pool {
+            addr,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends one request and reads the whole response. A reused connection that turns out closed is
+    /// replaced by a fresh one once.
+    pub async fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let request = encode_request(method, target, headers, body);
+        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some(stream) = reused {
+            if let Ok(done) = self.exchange(stream, &request).await {
+                return Ok(done);
+            }
+        }
+        let stream = TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        self.exchange(stream, &request).await
+    }
+
+    async fn exchange(&self, mut stream: TcpStream, request: &[u8]) -> std::io::Result<Response> {
+        stream.write_all(request).await?;
+        let mut buf = BytesMut::with_capacity(4096);
+        let (response, reusable) = read_response(&mut stream, &mut buf).await?;
+        if reusable && buf.is_empty() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(stream);
+            }
+        }
+        Ok(response)
+    }
+}
+
+fn encode_request(method: &str, target: &str, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: backend\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads a response with a Content-Length (or chunked) body; returns it and whether the
+/// connection may be reused.
+async fn read_response(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> std::io::Result<(Response, bool)> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut slots);
+        match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                let status = parsed.code.unwrap_or(500);
+                let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+                let mut length = None;
+                let mut chunked = false;
+                let mut reusable = true;
+                for h in parsed.headers.iter() {
+                    let lower = h.name.to_ascii_lowercase();
+                    match lower.as_str() {
+                        "content-length" => {
+                            let text = std::str::from_utf8(h.value).unwrap_or("");
+                            length =
+                                Some(text.trim().parse::<usize>().map_err(|_| {
+                                    invalid(format!("bad content-length {text:?}"))
+                                })?);
+                        }
+                        "transfer-encoding" => chunked = h.value.eq_ignore_ascii_case(b"chunked"),
+                        "connection" => reusable = !h.value.eq_ignore_ascii_case(b"close"),
+                        "keep-alive" => {}
+                        _ => {
+                            if let (Ok(name), Ok(value)) = (
+                                HeaderName::from_bytes(h.name.as_bytes()),
+                                HeaderValue::from_bytes(h.value),
+                            ) {
+                                headers.append(name, value);
+                            }
+                        }
+                    }
+                }
+                buf.advance(head_len);
+                let body = if chunked {
+                    read_chunked(stream, buf).await.map_err(|e| match e {
+                        ReadError::Io(err) => err,
+                        ReadError::Bad(_, message) => invalid(message),
+                    })?
+                } else {
+                    let length = length
+                        .ok_or_else(|| invalid("backend response without content-length".into()))?;
+                    while buf.len() < length {
+                        if stream.read_buf(buf).await? == 0 {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                    buf.split_to(length).freeze()
+                };
+                return Ok((
+                    Response {
+                        status,
+                        headers,
+                        body,
+                    },
+                    reusable,
+                ));
+            }
+            Ok(httparse::Status::Partial) => {
+                if buf.len() > MAX_HEAD {
+                    return Err(invalid("backend response head too large".into()));
+                }
+            }
+            Err(err) => return Err(invalid(format!("malformed backend response: {err}"))),
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}

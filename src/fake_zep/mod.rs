@@ -203,7 +203,7 @@ impl FakeZep {
         let front = tokio::spawn(front::serve(
             listener,
             shared.clone(),
-            backend.uri(),
+            *backend.address(),
             stopped,
         ));
         Ok(FakeZep {

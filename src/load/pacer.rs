@@ -1,0 +1,253 @@
+//! The open-model pacer on Goose: Goose supplies the users, their HTTP clients and the run loop;
+//! rollgate decides *when* each request goes and *what* it is.
+//!
+//! Every transaction claims the next slot from a shared counter, sleeps until the slot's intended
+//! time `t0 + schedule.due(slot)` (an absolute deadline), asks the [`Plan`] for the slot's request
+//! (its kind comes from the [`Mix`], by slot number), sends it, and records intended, sent, first-byte
+//! and last-byte times in the [`Recorder`]. With enough users in the pool (rate × latency budget),
+//! a slow target never delays the schedule; when the pool is exhausted, sends go out late and the
+//! send lag shows it, while corrected latency still counts from the intended time.
+//!
+//! Goose's attack state is process-global (its killswitch, its Ctrl-C handler): run one attack at a
+//! time per process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use goose::config::GooseConfiguration;
+use goose::goose::{
+    GooseUser, Scenario, Transaction, TransactionError, TransactionFunction, TransactionResult,
+};
+use goose::prelude::GooseRequest;
+use goose::GooseAttack;
+use thiserror::Error;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::mix::Mix;
+use super::recorder::{ErrorKind, Recorder, Sample};
+use super::schedule::Schedule;
+use super::split::Variant;
+
+/// What each slot sends: the scenario side of the pacer.
+pub trait Plan: Send + Sync + 'static {
+    /// Name of request kind `kind` (for Goose's request names and reports).
+    fn kind_name(&self, kind: usize) -> &str;
+
+    /// Builds the request of `slot`, of kind `kind`, with the user's client; says which variant it
+    /// goes to.
+    fn request(
+        &self,
+        slot: u64,
+        kind: usize,
+        client: &reqwest::Client,
+    ) -> (Variant, reqwest::RequestBuilder);
+}
+
+/// How to run one paced attack.
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    /// When each slot is due.
+    pub schedule: Schedule,
+    /// Which kind each slot sends.
+    pub mix: Mix,
+    /// Goose users (concurrent requests at most): rate × latency budget.
+    pub users: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// This runner's share of the schedule: slots ≡ `shard.0` mod `shard.1`.
+    pub shard: (u64, u64),
+    /// Delay between the start of the attack and slot 0, so every user is up before it.
+    pub start_delay: Duration,
+}
+
+/// Why an attack could not run (a bad outcome is data in the recorder, not an error).
+#[derive(Debug, Error)]
+pub enum PacerError {
+    /// Goose refused the configuration or failed while running.
+    #[error("load generator (goose) failed: {0}")]
+    Goose(String),
+}
+
+/// Shared state of one attack.
+struct Pacer {
+    plan: Arc<dyn Plan>,
+    pacing: Pacing,
+    t0: OnceLock<Instant>,
+    next: AtomicU64,
+    finished: AtomicU64,
+    slots: u64,
+    recorder: Mutex<Recorder>,
+    done: Notify,
+}
+
+/// The result of an attack.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Every request's timings.
+    pub recorder: Recorder,
+    /// Requests sent by this runner.
+    pub sent: u64,
+    /// Wall time from slot 0 to the last answer.
+    pub elapsed: Duration,
+}
+
+impl Pacer {
+    fn slots_for(pacing: &Pacing) -> u64 {
+        let (k, n) = pacing.shard;
+        let total = pacing.schedule.total();
+        if k >= total {
+            0
+        } else {
+            (total - k).div_ceil(n)
+        }
+    }
+
+    async fn transaction(&self, user: &mut GooseUser) -> TransactionResult {
+        let t0 = *self
+            .t0
+            .get_or_init(|| Instant::now() + self.pacing.start_delay);
+        let local = self.next.fetch_add(1, Ordering::Relaxed);
+        if local >= self.slots {
+            // Schedule exhausted: wait until the last request is answered, then pause before
+            // returning. Goose calls the transaction again at once, and a transaction that never
+            // yields would starve Goose's own task, which must see the killswitch to stop.
+            while self.finished.load(Ordering::Acquire) < self.slots {
+                tokio::select! {
+                    _ = self.done.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Ok(());
+        }
+        let (k, n) = self.pacing.shard;
+        let slot = k + local * n;
+        let due = self.pacing.schedule.due(slot).unwrap_or_default();
+        let intended = t0 + due;
+        tokio::time::sleep_until(intended).await;
+        let kind = self.pacing.mix.kind(slot);
+        let (variant, builder) = self.plan.request(slot, kind, &user.client);
+        let sent = Instant::now();
+        let goose_request = GooseRequest::builder()
+            .name(self.plan.kind_name(kind))
+            .set_request_builder(builder.timeout(self.pacing.timeout))
+            .build();
+        let result = user.request(goose_request).await;
+        let first_byte = Instant::now();
+        let (first_byte, error) = match result {
+            Ok(goose_response) => match goose_response.response {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.bytes().await;
+                    let error = match (status, body) {
+                        (_, Err(err)) => Some(transport_error(&err)),
+                        (500.., _) => Some(ErrorKind::Status5xx),
+                        (400..=499, _) => Some(ErrorKind::Status4xx),
+                        _ => None,
+                    };
+                    (Some(first_byte), error)
+                }
+                Err(err) => (None, Some(transport_error(&err))),
+            },
+            Err(err) => (None, Some(goose_error(&err))),
+        };
+        let done = Instant::now();
+        let sample = Sample {
+            kind,
+            variant,
+            intended: due,
+            sent: sent.saturating_duration_since(t0),
+            first_byte: first_byte.map(|at| at.saturating_duration_since(t0)),
+            done: done.saturating_duration_since(t0),
+            error,
+        };
+        self.recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&sample);
+        if self.finished.fetch_add(1, Ordering::AcqRel) + 1 == self.slots {
+            goose::trigger_killswitch("rollgate: schedule complete");
+            self.done.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
+fn transport_error(err: &reqwest::Error) -> ErrorKind {
+    if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Transport
+    }
+}
+
+fn goose_error(err: &TransactionError) -> ErrorKind {
+    match err {
+        TransactionError::Reqwest(inner) => transport_error(inner),
+        _ => ErrorKind::Transport,
+    }
+}
+
+/// Runs one paced attack against `host` and returns every request's timings.
+pub async fn run(host: &str, plan: Arc<dyn Plan>, pacing: Pacing) -> Result<Outcome, PacerError> {
+    let slots = Pacer::slots_for(&pacing);
+    let run_time =
+        pacing.start_delay + pacing.schedule.duration() + pacing.timeout + Duration::from_secs(2);
+    let users = pacing.users.max(1);
+    let pacer = Arc::new(Pacer {
+        plan,
+        t0: OnceLock::new(),
+        next: AtomicU64::new(0),
+        finished: AtomicU64::new(0),
+        slots,
+        recorder: Mutex::new(Recorder::new()),
+        done: Notify::new(),
+        pacing,
+    });
+    let for_goose = pacer.clone();
+    let function: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
+        let pacer = for_goose.clone();
+        Box::pin(async move { pacer.transaction(user).await })
+    });
+    let mut config = GooseConfiguration::default();
+    config.host = Some(host.to_string());
+    config.users = Some(users);
+    // Launch every user within about 100 ms: the schedule, not Goose's ramp, sets the load.
+    config.increase_rate = Some(format!("{}", users * 10));
+    config.run_time = Some(format!("{}s", run_time.as_secs() + 1));
+    config.no_telnet = true;
+    config.no_print_metrics = true;
+    config.no_error_summary = true;
+    config.no_reset_metrics = true;
+    config.quiet = 1;
+    config.timeout = Some(format!(
+        "{}",
+        pacer.pacing.timeout.as_secs_f64().ceil().max(1.0)
+    ));
+    let scenario = Scenario::new("rollgate paced load")
+        .register_transaction(Transaction::new(function).set_name("paced"));
+    let started = Instant::now();
+    let attack = GooseAttack::initialize_with_config(config)
+        .map_err(|e| PacerError::Goose(e.to_string()))?
+        .register_scenario(scenario);
+    let result = attack.execute().await;
+    goose::reset_killswitch();
+    if let Err(err) = result {
+        return Err(PacerError::Goose(err.to_string()));
+    }
+    let t0 = pacer.t0.get().copied().unwrap_or(started);
+    let recorder = pacer
+        .recorder
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(Outcome {
+        recorder,
+        sent: pacer.finished.load(Ordering::Acquire),
+        elapsed: Instant::now().saturating_duration_since(t0),
+    })
+}

@@ -1,0 +1,12 @@
+//! Tests of the Prometheus toolkit (`rollgate::prom`).
+
+mod api;
+mod cli;
+mod eval;
+mod exposition;
+mod golden;
+mod promqltest;
+mod real_prometheus;
+mod scrape;
+mod store;
+mod target;
