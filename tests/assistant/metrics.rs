@@ -139,3 +139,48 @@ async fn the_exposition_passes_promtool_check_metrics() {
     }
     assistant.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn rollgates_own_parser_reads_every_series_with_its_type_and_variant() {
+    use rollgate::prom::exposition::{parse, Format, MetricType};
+    let assistant = start(Config {
+        variant: Variant::Canary,
+        ..config(&dead_url(), Mode::Off)
+    })
+    .await;
+    chat(&assistant, &turn("t1", "2BR in Girne", "m1")).await;
+    let text = scrape(&assistant).await;
+    let parsed = parse(&text, Format::Text);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert!(
+        parsed.samples.len() > 100,
+        "{} samples",
+        parsed.samples.len()
+    );
+    for sample in &parsed.samples {
+        assert_eq!(
+            sample.labels.get("variant"),
+            "canary",
+            "{:?}",
+            sample.labels
+        );
+    }
+    let kind = |name: &str| parsed.types.get(name).copied();
+    assert_eq!(kind("memory_mode_gauge"), Some(MetricType::Gauge));
+    assert_eq!(
+        kind("memory_zep_retry_after_seconds"),
+        Some(MetricType::Counter)
+    );
+    assert_eq!(
+        kind("memory_zep_write_skipped_total"),
+        Some(MetricType::Counter)
+    );
+    for histogram in [
+        "memory_zep_write_latency_seconds",
+        "memory_zep_read_latency_seconds",
+        "assistant_ttfb_seconds",
+    ] {
+        assert_eq!(kind(histogram), Some(MetricType::Histogram), "{histogram}");
+    }
+    assistant.shutdown(Duration::from_secs(1)).await;
+}
