@@ -3,7 +3,8 @@
 //! One mechanism for both sides of the memory contract: the fake Zep flags bodies that carry any of
 //! these (so a test can assert that none reached Zep), and the reference assistant redacts them before
 //! it writes. Card numbers are digit runs of 13 to 19 digits that pass the Luhn check; phone numbers
-//! are other runs of 9 to 15 digits (separators allowed), so prices and years are not flagged.
+//! are other runs of 8 to 15 digits (spaces, dots, dashes and parentheses allowed), so prices, years
+//! and bedroom counts are not flagged.
 
 use std::sync::LazyLock;
 
@@ -68,7 +69,7 @@ pub fn find(text: &str) -> Vec<Found> {
         let digits: Vec<u32> = m.as_str().chars().filter_map(|c| c.to_digit(10)).collect();
         let kind = match digits.len() {
             13..=19 if luhn(&digits) => Kind::Card,
-            9..=15 => Kind::Phone,
+            8..=15 => Kind::Phone,
             _ => continue,
         };
         found.push(Found {
@@ -88,18 +89,21 @@ pub fn kinds(text: &str) -> Vec<Kind> {
     kinds
 }
 
-/// `text` with every match replaced by `[REDACTED_EMAIL]`, `[REDACTED_PHONE]` or `[REDACTED_CARD]`,
-/// and the matches found.
-pub fn redact(text: &str) -> (String, Vec<Kind>) {
-    let found = find(text);
+/// `text` with every match of the given kinds replaced by `[email]`, `[phone]` or `[card]`, and the
+/// kinds replaced, one entry per match.
+pub fn redact(text: &str, kinds: &[Kind]) -> (String, Vec<Kind>) {
+    let found: Vec<Found> = find(text)
+        .into_iter()
+        .filter(|f| kinds.contains(&f.kind))
+        .collect();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for f in &found {
         out.push_str(&text[last..f.range.start]);
         out.push_str(match f.kind {
-            Kind::Email => "[REDACTED_EMAIL]",
-            Kind::Phone => "[REDACTED_PHONE]",
-            Kind::Card => "[REDACTED_CARD]",
+            Kind::Email => "[email]",
+            Kind::Phone => "[phone]",
+            Kind::Card => "[card]",
         });
         last = f.range.end;
     }
@@ -143,8 +147,11 @@ mod tests {
 
     #[test]
     fn redaction_replaces_only_the_matches() {
-        let (text, kinds) = redact("x a@b.io y +44 20 7946 0958 z");
-        assert_eq!(text, "x [REDACTED_EMAIL] y [REDACTED_PHONE] z");
-        assert_eq!(kinds, [Kind::Email, Kind::Phone]);
+        let all = [Kind::Email, Kind::Phone, Kind::Card];
+        let (text, kinds) = redact("x a@b.io y +44 20 7946 0958 z 4111-1111-1111-1111", &all);
+        assert_eq!(text, "x [email] y [phone] z [card]");
+        assert_eq!(kinds, [Kind::Email, Kind::Phone, Kind::Card]);
+        let (text, _) = redact("a@b.io 4111 1111 1111 1111", &[Kind::Email]);
+        assert_eq!(text, "[email] 4111 1111 1111 1111");
     }
 }

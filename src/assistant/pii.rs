@@ -6,27 +6,7 @@
 //! Not for: the chat answer itself, which the user sees unredacted, or anything kept in memory
 //! locally; only what leaves for Zep goes through here.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-/// Matches email addresses.
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-        .unwrap_or_else(|err| unreachable!("the email pattern is a valid regex: {err}"))
-});
-
-/// Matches phone-number candidates: an optional `+`, digit groups separated by spaces, dots,
-/// dashes or parentheses. A candidate is only redacted when it has at least [`MIN_PHONE_DIGITS`]
-/// digits, so prices ("£150,000") and years stay.
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\+?\(?\d[\d\s().-]{6,}\d")
-        .unwrap_or_else(|err| unreachable!("the phone pattern is a valid regex: {err}"))
-});
-
-/// Fewest digits in a phone number (national numbers without the trunk prefix have 9 or more in
-/// the markets the assistant serves; 8 still catches short local numbers written with separators).
-const MIN_PHONE_DIGITS: usize = 8;
+use crate::pii::{self, Kind};
 
 /// Counts of what one redaction pass replaced.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +25,19 @@ impl Redactions {
     }
 }
 
-/// Returns `text` with emails and phone numbers replaced, and how many of each were replaced.
+/// Returns `text` with emails and phone numbers replaced, and how many of each were replaced. The
+/// detection is [`crate::pii`]'s, the same that flags bodies in the fake Zep's journal.
 pub fn redact(text: &str) -> (String, Redactions) {
+    let (redacted, kinds) = pii::redact(text, &[Kind::Email, Kind::Phone]);
     let mut counts = Redactions::default();
-    let no_email = EMAIL.replace_all(text, |_: &regex::Captures<'_>| {
-        counts.email += 1;
-        "[email]"
-    });
-    let redacted = PHONE.replace_all(&no_email, |caps: &regex::Captures<'_>| {
-        let candidate = &caps[0];
-        let digits = candidate.chars().filter(char::is_ascii_digit).count();
-        // Only separators that phone numbers use: a comma or a lone group is a price, not a phone.
-        if digits >= MIN_PHONE_DIGITS && !candidate.contains(',') {
-            counts.phone += 1;
-            "[phone]".to_string()
-        } else {
-            candidate.to_string()
+    for kind in kinds {
+        match kind {
+            Kind::Email => counts.email += 1,
+            Kind::Phone => counts.phone += 1,
+            Kind::Card => {}
         }
-    });
-    (redacted.into_owned(), counts)
+    }
+    (redacted, counts)
 }
 
 #[cfg(test)]
