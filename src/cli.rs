@@ -96,38 +96,17 @@ pub struct BackfillArgs {
     /// Checkpoint file. Default: the input path with `.checkpoint` appended.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// Zep base URL.
-    #[arg(
-        long,
-        env = "ROLLGATE_ZEP_URL",
-        default_value = "http://127.0.0.1:8600"
-    )]
-    pub zep_url: String,
-    /// Zep API key.
-    #[arg(
-        long,
-        env = "ROLLGATE_ZEP_KEY",
-        default_value = "rollgate-dev-key",
-        hide_env_values = true
-    )]
-    pub zep_key: String,
-    /// Zep API: v3 (threads under /api/v2, app-side dedupe) or v4 (/api/v4, Idempotency-Key).
-    #[arg(long, value_enum, default_value_t = crate::assistant::zep_client::ApiVersion::V3)]
-    pub zep_api: crate::assistant::zep_client::ApiVersion,
+    /// Where Zep is and how to talk to it.
+    #[command(flatten)]
+    pub zep: ZepArgs,
     /// Attempts per batch, the first included.
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
 }
 
-/// Options of `rollgate assistant` (serving).
+/// How the assistant and its backfill reach Zep.
 #[derive(Debug, Args)]
-pub struct AssistantServeArgs {
-    /// Address to listen on. Port 0 picks a free port; the URL is printed on stdout's first line.
-    #[arg(long, default_value = "127.0.0.1:8700")]
-    pub listen: SocketAddr,
-    /// Allow a non-loopback --listen address.
-    #[arg(long)]
-    pub allow_remote: bool,
+pub struct ZepArgs {
     /// Zep base URL (the v3 threads API is under /api/v2 of it).
     #[arg(
         long,
@@ -146,6 +125,20 @@ pub struct AssistantServeArgs {
     /// Zep API: v3 (threads under /api/v2, app-side dedupe) or v4 (/api/v4, Idempotency-Key).
     #[arg(long, value_enum, default_value_t = crate::assistant::zep_client::ApiVersion::V3)]
     pub zep_api: crate::assistant::zep_client::ApiVersion,
+}
+
+/// Options of `rollgate assistant` (serving).
+#[derive(Debug, Args)]
+pub struct AssistantServeArgs {
+    /// Address to listen on. Port 0 picks a free port; the URL is printed on stdout's first line.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub listen: SocketAddr,
+    /// Allow a non-loopback --listen address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Where Zep is and how to talk to it.
+    #[command(flatten)]
+    pub zep: ZepArgs,
     /// Memory mode: off, write_only (write every message) or read_write (also read context).
     #[arg(long, value_enum, default_value_t = crate::assistant::mode::Mode::WriteOnly)]
     pub mode: crate::assistant::mode::Mode,

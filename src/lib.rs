@@ -16,6 +16,7 @@ pub mod logging;
 pub mod net;
 pub mod pii;
 pub mod prom;
+pub mod variant;
 
 /// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).
 pub const EXIT_OK: u8 = 0;

@@ -31,7 +31,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -47,25 +46,7 @@ use turn_log::{TurnLog, TurnLogError, TurnLogTarget};
 use write_worker::{WriteConfig, WritePath};
 use zep_client::{ApiVersion, ZepClient, ZepError};
 
-/// Which side of a canary comparison this assistant is (the `variant` label on every series).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    /// The current release.
-    Baseline,
-    /// The release under test.
-    Canary,
-}
-
-impl Variant {
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Baseline => "baseline",
-            Variant::Canary => "canary",
-        }
-    }
-}
+pub use crate::variant::Variant;
 
 /// A resolved, validated assistant configuration.
 #[derive(Debug, Clone)]

@@ -2,29 +2,9 @@
 //! stable hash of the thread id, as the seed's canary splits by thread. The same thread always lands
 //! on the same side, on every run and every machine, so a conversation never switches variants.
 
-use serde::{Deserialize, Serialize};
-
 use super::mix::splitmix64;
 
-/// Which deployment a request goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    /// The current release.
-    Baseline,
-    /// The release being rolled out.
-    Canary,
-}
-
-impl Variant {
-    /// `baseline` or `canary`, as in metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Baseline => "baseline",
-            Variant::Canary => "canary",
-        }
-    }
-}
+pub use crate::variant::Variant;
 
 /// Splits threads between baseline and canary.
 #[derive(Debug, Clone, Copy, PartialEq)]
