@@ -68,6 +68,9 @@ pub enum PacerError {
     /// Goose refused the configuration or failed while running.
     #[error("load generator (goose) failed: {0}")]
     Goose(String),
+    /// The shard is not `K/N` with `0 <= K < N`.
+    #[error("shard {0}/{1} is invalid: use K/N with 0 <= K < N")]
+    BadShard(u64, u64),
 }
 
 /// Shared state of one attack.
@@ -194,6 +197,10 @@ fn goose_error(err: &TransactionError) -> ErrorKind {
 
 /// Runs one paced attack against `host` and returns every request's timings.
 pub async fn run(host: &str, plan: Arc<dyn Plan>, pacing: Pacing) -> Result<Outcome, PacerError> {
+    let (k, n) = pacing.shard;
+    if n == 0 || k >= n {
+        return Err(PacerError::BadShard(k, n));
+    }
     let slots = Pacer::slots_for(&pacing);
     let run_time =
         pacing.start_delay + pacing.schedule.duration() + pacing.timeout + Duration::from_secs(2);

@@ -262,7 +262,7 @@ async fn cli_bad_input_is_one_line_and_exit_code_2() {
 
 /// The README's first command: start with a shipped program, then call it as the README shows.
 #[tokio::test]
-async fn cli_serves_the_readme_example_and_stops_by_itself() {
+async fn cli_serves_the_readme_example() {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rollgate"))
         .current_dir(root)
@@ -328,12 +328,12 @@ async fn cli_serves_the_readme_example_and_stops_by_itself() {
         .unwrap();
     assert_eq!(journal["total"], 2);
 
+    // Stopping by itself after --for is `cli_for_duration_stops_by_itself`; here it is killed.
     child.start_kill().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
-        .unwrap()
+        .expect("exits once killed")
         .unwrap();
-    assert!(!status.success() || status.code() == Some(0));
 }
 
 #[tokio::test]
