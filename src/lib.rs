@@ -11,11 +11,13 @@ pub mod assistant;
 pub mod cli;
 pub mod commands;
 pub mod fake_zep;
+pub mod junit;
 pub mod load;
 pub mod logging;
 pub mod net;
 pub mod pii;
 pub mod prom;
+pub mod run_dir;
 pub mod variant;
 
 /// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).
