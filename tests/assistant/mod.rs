@@ -8,7 +8,7 @@ mod read_path;
 mod regression;
 mod resilience;
 mod routing;
-mod support;
+pub mod support;
 mod v4;
 mod write_path;
 mod zep;

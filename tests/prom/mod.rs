@@ -5,6 +5,7 @@ mod cli;
 mod eval;
 mod exposition;
 mod golden;
+mod oracle;
 mod promqltest;
 mod real_prometheus;
 mod scrape;
