@@ -4,7 +4,9 @@
 //! - the closed-loop capacity (a fixed number of clients sending back to back),
 //! - whether a paced 2,000 chat req/s (20x the seed's 100 req/s) is sustained, with 10% of turns
 //!   reading context from Zep (each thread gets 10 turns within the 30 s cache TTL, so one turn in
-//!   ten misses the cache and reads), and the latency quantiles and error counts of that run.
+//!   ten misses the cache and reads), and the latency quantiles and error counts of that run;
+//! - for each phase, how the memory writes kept up: the writes Zep stored (counted by the fake
+//!   Zep), the writes per second, and how long the queues took to drain after the last turn.
 //!
 //! Run: `cargo bench --bench assistant` (options: `-- --duration 10s --rate 2000`). Everything is
 //! bounded: each phase runs for a fixed time and sends a fixed number of requests.
@@ -89,8 +91,7 @@ impl Tally {
     }
 }
 
-fn body(n: u64, threads: u64) -> String {
-    let thread = n % threads.max(1);
+fn body(thread: u64, n: u64) -> String {
     format!(
         r#"{{"thread_id":"bench-{thread}","user_id":"u{thread}","message":"2BR in Girne under 150k","client_msg_id":"c{n}"}}"#
     )
@@ -128,7 +129,7 @@ async fn capacity(
         tasks.push(tokio::spawn(async move {
             while started.elapsed() < duration {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                if !one(&client, &url, body(n, threads)).await {
+                if !one(&client, &url, body(n % threads.max(1), n)).await {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -182,7 +183,7 @@ async fn paced(client: &reqwest::Client, url: &str, rate: u64, duration: Duratio
             let (client, url, tally) = (client.clone(), url.to_string(), tally.clone());
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let ok = one(&client, &url, body(offset + n % threads, u64::MAX)).await;
+                let ok = one(&client, &url, body(offset + n % threads, offset + n)).await;
                 tally.record(ok, t.elapsed());
                 drop(permit);
             }));
@@ -211,9 +212,23 @@ struct Counts {
     write_failures: f64,
     queue_full: f64,
     circuit_open: f64,
+    duplicate: f64,
+    mode_off: f64,
 }
 
 impl Counts {
+    /// Logical writes that were queued and have not finished (stored or failed) yet, given how
+    /// many message writes Zep has stored so far.
+    fn unfinished(&self, stored: f64) -> f64 {
+        self.write_requests
+            - self.queue_full
+            - self.circuit_open
+            - self.duplicate
+            - self.mode_off
+            - self.write_failures
+            - stored
+    }
+
     fn of(assistant: &Assistant) -> Result<Counts, String> {
         let text = assistant.metrics_text().map_err(|e| e.to_string())?;
         Ok(Counts {
@@ -230,6 +245,8 @@ impl Counts {
                 &text,
                 "memory_zep_write_skipped_total{reason=\"circuit_open\"",
             ),
+            duplicate: series(&text, "memory_zep_write_skipped_total{reason=\"duplicate\""),
+            mode_off: series(&text, "memory_zep_write_skipped_total{reason=\"mode_off\""),
         })
     }
 
@@ -242,20 +259,90 @@ impl Counts {
             write_failures: self.write_failures - before.write_failures,
             queue_full: self.queue_full - before.queue_full,
             circuit_open: self.circuit_open - before.circuit_open,
+            duplicate: self.duplicate - before.duplicate,
+            mode_off: self.mode_off - before.mode_off,
         }
     }
 
     fn print(&self) {
         println!(
             "    {:.0} turns, {:.1}% read Zep context; writes: {:.0} requested, {:.0} attempts, \
-             {:.0} failed, skipped {:.0} queue_full + {:.0} circuit_open",
+             {:.0} failed, skipped {:.0} queue_full + {:.0} circuit_open + {:.0} duplicate",
             self.turns,
             100.0 * self.reads / self.turns.max(1.0),
             self.write_requests,
             self.write_attempts,
             self.write_failures,
             self.queue_full,
-            self.circuit_open
+            self.circuit_open,
+            self.duplicate
+        );
+    }
+}
+
+/// Message writes the fake Zep answered with 200 (stored), from its own `/metrics`.
+async fn stored_writes(client: &reqwest::Client, zep: &FakeZep) -> Result<f64, String> {
+    let text = client
+        .get(format!("{}/metrics", zep.url()))
+        .send()
+        .await
+        .map_err(|e| format!("fake Zep /metrics: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("fake Zep /metrics: {e}"))?;
+    Ok(series(
+        &text,
+        "fake_zep_requests_total{route=\"POST /api/v2/threads/{id}/messages\",status=\"200\"",
+    ))
+}
+
+/// How the write path kept up with one phase.
+struct Drain {
+    /// Writes stored by Zep during the phase.
+    stored: f64,
+    /// Time from the last turn sent until every queued write finished (or the bound passed).
+    drain: Duration,
+    /// Queued writes still unfinished when the bound passed.
+    left: f64,
+}
+
+/// Waits (at most 60 s) until every write queued so far has finished; `stored_before` is the
+/// stored count when the phase started.
+async fn drain(
+    client: &reqwest::Client,
+    zep: &FakeZep,
+    assistant: &Assistant,
+    stored_before: f64,
+) -> Result<Drain, String> {
+    let started = Instant::now();
+    loop {
+        let counts = Counts::of(assistant)?;
+        let stored = stored_writes(client, zep).await?;
+        let left = counts.unfinished(stored);
+        if left <= 0.0 || started.elapsed() > Duration::from_secs(60) {
+            return Ok(Drain {
+                stored: stored - stored_before,
+                drain: started.elapsed(),
+                left: left.max(0.0),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Drain {
+    fn print(&self, sending: Duration) {
+        println!(
+            "    writes stored by Zep: {:.0}, {:.0}/s over the phase; queues drained {:.2} s after the \
+             last turn{}",
+            self.stored,
+            self.stored / (sending + self.drain).as_secs_f64(),
+            self.drain.as_secs_f64(),
+            if self.left > 0.0 {
+                format!(", {:.0} STILL QUEUED after 60 s", self.left)
+            } else {
+                String::new()
+            }
         );
     }
 }
@@ -304,24 +391,32 @@ async fn run(options: &Options) -> Result<bool, String> {
 
         println!("== {label}");
         let before = Counts::of(&assistant)?;
+        let stored_before = stored_writes(&client, &zep).await?;
         let (cap, cap_failed) =
             capacity(&client, &url, clients, threads, Duration::from_secs(5)).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cap_drain = drain(&client, &zep, &assistant, stored_before).await?;
         let after_capacity = Counts::of(&assistant)?;
         println!(
             "  capacity (closed loop, {clients} clients, 5 s): {cap:.0} req/s, {cap_failed} failed"
         );
         after_capacity.since(&before).print();
+        cap_drain.print(Duration::from_secs(5));
 
+        let stored_before = stored_writes(&client, &zep).await?;
         let run = paced(&client, &url, options.rate, options.duration).await;
-        // Let the write queues drain before counting what was written.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let paced_drain = drain(&client, &zep, &assistant, stored_before).await?;
         let after_paced = Counts::of(&assistant)?;
         let failed = run.tally.failed.load(Ordering::Relaxed);
         let p99 = run.tally.quantile_ms(0.99);
-        // Sustained: every request sent on schedule, every answer a success, no queueing collapse.
+        // Sustained: every request sent on schedule, every answer a success, no queueing collapse,
+        // and the memory writes kept up: none skipped for a full queue, queues empty within 2 s.
         let on_schedule = run.send_time.as_secs_f64() <= options.duration.as_secs_f64() * 1.02;
-        let sustained = on_schedule && failed == 0 && run.dropped == 0 && p99 < 1000.0;
+        let paced_counts = after_paced.since(&after_capacity);
+        let writes_kept_up = paced_counts.queue_full == 0.0
+            && paced_drain.left == 0.0
+            && paced_drain.drain <= Duration::from_secs(2);
+        let sustained =
+            on_schedule && failed == 0 && run.dropped == 0 && p99 < 1000.0 && writes_kept_up;
         all_ok &= sustained;
         println!(
             "  paced {} req/s for {}: sent in {:.2} s, {:.0} req/s answered, {} failed, {} not sent, \
@@ -336,7 +431,8 @@ async fn run(options: &Options) -> Result<bool, String> {
             p99,
             if sustained { "SUSTAINED" } else { "NOT SUSTAINED" }
         );
-        after_paced.since(&after_capacity).print();
+        paced_counts.print();
+        paced_drain.print(run.send_time);
         assistant.shutdown(Duration::from_secs(5)).await;
         zep.shutdown().await;
     }

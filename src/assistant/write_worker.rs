@@ -3,6 +3,9 @@
 //!
 //! - **Bounded queues**, one per worker; a thread always hashes to the same worker, so its
 //!   messages are written in order. A full queue skips the write (`reason="queue_full"`).
+//! - **Lanes**: a worker writes up to [`WriteConfig::concurrency`] threads at once, one write in
+//!   flight per thread, so a slow or retrying thread does not hold up the others and a thread's
+//!   writes still land in the order they were submitted.
 //! - **Retries** on 5xx, 429, timeouts and connection errors, with exponential backoff and jitter;
 //!   a `Retry-After` is honoured exactly and its seconds are added to
 //!   `memory_zep_retry_after_seconds`.
@@ -20,6 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -36,6 +40,8 @@ pub struct WriteConfig {
     pub workers: usize,
     /// Capacity of each worker's queue.
     pub queue_capacity: usize,
+    /// Threads each worker writes at once (one write in flight per thread).
+    pub concurrency: usize,
     /// Attempts per logical write, the first included.
     pub max_attempts: u32,
     /// First backoff; doubled per attempt, with jitter between 50% and 100%.
@@ -57,6 +63,7 @@ impl Default for WriteConfig {
         WriteConfig {
             workers: 4,
             queue_capacity: 1024,
+            concurrency: 32,
             max_attempts: 4,
             backoff_base: Duration::from_millis(100),
             backoff_cap: Duration::from_secs(5),
@@ -173,13 +180,8 @@ impl WritePath {
         let mut senders = Vec::new();
         let mut workers = Vec::new();
         for _ in 0..shared.config.workers.max(1) {
-            let (tx, mut rx) = mpsc::channel::<WriteJob>(shared.config.queue_capacity.max(1));
-            let worker_shared = Arc::clone(&shared);
-            workers.push(tokio::spawn(async move {
-                while let Some(job) = rx.recv().await {
-                    write_one(&worker_shared, job).await;
-                }
-            }));
+            let (tx, rx) = mpsc::channel::<WriteJob>(shared.config.queue_capacity.max(1));
+            workers.push(tokio::spawn(run_worker(Arc::clone(&shared), rx)));
             senders.push(tx);
         }
         WritePath {
@@ -259,6 +261,53 @@ impl WritePath {
             }
         }
     }
+}
+
+/// One worker: takes jobs from its queue and writes up to `concurrency` threads at once. Jobs of a
+/// thread that is being written wait in its lane and go one after the other, in submission order.
+/// Returns when the queue is closed and every job taken from it is finished.
+async fn run_worker(shared: Arc<Shared>, mut queue: mpsc::Receiver<WriteJob>) {
+    let limit = shared.config.concurrency.max(1);
+    // Threads being written, each with the jobs waiting behind its write in flight.
+    let mut lanes: HashMap<String, VecDeque<WriteJob>> = HashMap::new();
+    let mut in_flight = FuturesUnordered::new();
+    // Jobs taken from the queue and not finished yet (in flight or waiting in a lane).
+    let mut held = 0usize;
+    let mut open = true;
+    loop {
+        tokio::select! {
+            job = queue.recv(), if open && held < limit => match job {
+                Some(job) => {
+                    held += 1;
+                    match lanes.get_mut(&job.thread_id) {
+                        Some(waiting) => waiting.push_back(job),
+                        None => {
+                            lanes.insert(job.thread_id.clone(), VecDeque::new());
+                            in_flight.push(write_in_lane(Arc::clone(&shared), job));
+                        }
+                    }
+                }
+                None => open = false,
+            },
+            Some(thread) = in_flight.next(), if !in_flight.is_empty() => {
+                held -= 1;
+                match lanes.get_mut(&thread).and_then(VecDeque::pop_front) {
+                    Some(next) => in_flight.push(write_in_lane(Arc::clone(&shared), next)),
+                    None => {
+                        lanes.remove(&thread);
+                    }
+                }
+            },
+            else => break,
+        }
+    }
+}
+
+/// Writes one job and gives back its thread, so the worker can start that thread's next job.
+async fn write_in_lane(shared: Arc<Shared>, job: WriteJob) -> String {
+    let thread = job.thread_id.clone();
+    write_one(&shared, job).await;
+    thread
 }
 
 fn backoff(config: &WriteConfig, attempt: u32) -> Duration {

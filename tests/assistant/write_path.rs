@@ -296,3 +296,59 @@ async fn a_write_whose_answer_was_lost_is_checked_before_the_retry_and_stored_on
     canary.shutdown(Duration::from_secs(2)).await;
     fake.shutdown().await;
 }
+
+/// One worker writes many threads at once (a slow Zep does not serialise them), while the writes of
+/// one thread still land one after the other, in the order the turns were taken.
+#[tokio::test]
+async fn one_worker_writes_threads_side_by_side_and_each_thread_in_order() {
+    let fake = zep::start().await;
+    zep::faults(
+        &fake,
+        r#"
+[[rule]]
+name = "slow message writes"
+routes = ["POST /api/v2/threads/{id}/messages"]
+fault = { kind = "latency", distribution = "fixed", delay = "300ms" }
+"#,
+    )
+    .await;
+    let mut cfg = config(&fake.url(), Mode::WriteOnly);
+    cfg.write.workers = 1;
+    cfg.write.concurrency = 32;
+    let assistant = start(cfg).await;
+    let client = super::support::http();
+    for n in 0..24 {
+        let (status, _) = super::support::chat_with(
+            &client,
+            &assistant,
+            &turn(&format!("side-{n}"), "2BR in Girne", "m1"),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    for n in 1..=4 {
+        let (status, _) = chat(&assistant, &turn("ordered", "show me", &format!("m{n}"))).await;
+        assert_eq!(status, 200);
+    }
+    // 28 writes of 300 ms each: one after the other they would take 8.4 s or more.
+    let all_stored = super::support::eventually(Duration::from_secs(6), || async {
+        let mut total = 0;
+        for n in 0..24 {
+            total += zep::stored(&fake, &format!("side-{n}")).await;
+        }
+        total == 48 && zep::stored(&fake, "ordered").await == 8
+    })
+    .await;
+    assert!(all_stored, "not every write landed within 6 s");
+    let keys: Vec<String> = zep::entries(&fake, "ordered", ADD_MESSAGES)
+        .await
+        .into_iter()
+        .filter_map(|e| e.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys,
+        ["ordered:m1", "ordered:m2", "ordered:m3", "ordered:m4"]
+    );
+    assistant.shutdown(Duration::from_secs(2)).await;
+    fake.shutdown().await;
+}
