@@ -96,7 +96,9 @@ pub struct Metrics {
     pub redactions: IntCounterVec,
     /// `memory_zep_downgrades_total{reason}`: automatic downgrades to write_only.
     pub downgrades: IntCounterVec,
-    /// `memory_zep_retry_after_seconds`: seconds spent waiting on Zep's `Retry-After`.
+    /// `memory_zep_retry_after_seconds_total`: seconds spent waiting on Zep's `Retry-After` (the
+    /// seed's `memory_zep_retry_after_seconds` counter, exposed with `_total` as the Python client
+    /// the seed's service uses exposes every counter).
     pub retry_after_seconds: Counter,
     /// `memory_zep_breaker_state`: 0 closed, 1 half-open, 2 open.
     pub breaker_state: IntGauge,
@@ -177,7 +179,7 @@ impl Metrics {
                 DOWNGRADE_REASONS,
             )?,
             retry_after_seconds: r.float_counter(
-                "memory_zep_retry_after_seconds",
+                "memory_zep_retry_after_seconds_total",
                 "Seconds spent waiting on Zep's Retry-After header.",
             )?,
             breaker_state: r.gauge(
@@ -305,7 +307,7 @@ mod tests {
             "memory_zep_context_failures_total{reason=\"timeout\",variant=\"canary\"} 0",
             "memory_zep_redactions_total{field_type=\"phone\",variant=\"canary\"} 0",
             "memory_zep_downgrades_total{reason=\"auth\",variant=\"canary\"} 0",
-            "memory_zep_retry_after_seconds{variant=\"canary\"} 0",
+            "memory_zep_retry_after_seconds_total{variant=\"canary\"} 0",
             "assistant_errors_total{transport=\"ws\",variant=\"canary\"} 0",
             "assistant_ttfb_seconds_bucket{transport=\"http\",variant=\"canary\",le=\"0.25\"} 0",
             "memory_zep_write_latency_seconds_bucket{variant=\"canary\",le=\"0.15\"} 0",

@@ -8,7 +8,7 @@
 //!   writes still land in the order they were submitted.
 //! - **Retries** on 5xx, 429, timeouts and connection errors, with exponential backoff and jitter;
 //!   a `Retry-After` is honoured exactly and its seconds are added to
-//!   `memory_zep_retry_after_seconds`.
+//!   `memory_zep_retry_after_seconds_total`.
 //! - **Idempotency**: a dedupe record of `(thread, client_msg_id)` skips a repeated turn
 //!   (`reason="duplicate"`); the `Idempotency-Key` header carries `{thread}:{client_msg_id}` on
 //!   every attempt;

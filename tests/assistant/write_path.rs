@@ -203,7 +203,10 @@ async fn a_429_with_retry_after_2_is_waited_opens_no_breaker_and_the_next_turn_s
 
     let text = scrape(&assistant).await;
     assert_eq!(
-        metric(&text, &format!("memory_zep_retry_after_seconds{{{V}}}")),
+        metric(
+            &text,
+            &format!("memory_zep_retry_after_seconds_total{{{V}}}")
+        ),
         2.0
     );
     assert_eq!(
