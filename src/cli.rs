@@ -102,6 +102,10 @@ pub struct BackfillArgs {
     /// Attempts per batch, the first included.
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
+    /// Write progress as Prometheus text to FILE after every batch (for node_exporter's textfile
+    /// collector: messages written/pending/already done/too old, batches, failed).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// How the assistant and its backfill reach Zep.

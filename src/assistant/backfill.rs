@@ -8,6 +8,8 @@
 //! checkpoint records the last line written, atomically; an interrupted or failed run resumes
 //! after it. Before retrying a batch whose outcome is unknown (timeout, reset, 5xx) Zep is asked
 //! whether it landed, so no message is written twice. `--dry-run` only validates and counts.
+//! With a metrics file, progress is also written after every batch as Prometheus text (the
+//! node_exporter textfile-collector format), so a long backfill can be watched and alerted on.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -54,6 +56,8 @@ pub struct BackfillConfig {
     pub attempt_timeout: Duration,
     /// Draw a progress bar on stderr (only drawn on a terminal).
     pub progress: bool,
+    /// Write progress as Prometheus text to this file after every batch (atomically).
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Why a backfill stopped.
@@ -102,6 +106,9 @@ pub enum BackfillError {
     /// The Zep client could not be built.
     #[error(transparent)]
     Client(#[from] ZepError),
+    /// The metrics file could not be written.
+    #[error("metrics file: {0}")]
+    Metrics(crate::run_dir::RunDirError),
 }
 
 /// Counts of a backfill run.
@@ -123,6 +130,99 @@ pub struct Summary {
     pub recovered: u64,
     /// Emails and phone numbers redacted.
     pub redactions: u64,
+}
+
+/// Where a backfill stands, for its metrics file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Batches are being written.
+    Running,
+    /// Every pending message was written.
+    Done,
+    /// A batch failed after every retry; the checkpoint is at the last written line.
+    Failed,
+}
+
+impl Summary {
+    /// The progress as Prometheus text format 0.0.4: messages by state (`pending` is what this
+    /// run has still to write), batches, recoveries, redactions, whether the run is running or
+    /// failed, and when the file was written.
+    pub fn exposition(&self, pending: u64, stage: Stage, now: SystemTime) -> String {
+        let unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let mut out = String::from(
+            "# HELP zep_backfill_messages Messages of the history file by state.\n\
+             # TYPE zep_backfill_messages gauge\n",
+        );
+        for (state, value) in [
+            ("written", self.written),
+            ("pending", pending),
+            ("already_done", self.already_done),
+            ("too_old", self.too_old),
+        ] {
+            out.push_str(&format!(
+                "zep_backfill_messages{{state=\"{state}\"}} {value}\n"
+            ));
+        }
+        for (name, help, kind, value) in [
+            (
+                "zep_backfill_batches_total",
+                "Batches written by this run.",
+                "counter",
+                self.batches as f64,
+            ),
+            (
+                "zep_backfill_recovered_batches_total",
+                "Batches found already stored after an ambiguous failure.",
+                "counter",
+                self.recovered as f64,
+            ),
+            (
+                "zep_backfill_redactions_total",
+                "Emails and phone numbers redacted.",
+                "counter",
+                self.redactions as f64,
+            ),
+            (
+                "zep_backfill_running",
+                "1 while batches are being written.",
+                "gauge",
+                f64::from(u8::from(stage == Stage::Running)),
+            ),
+            (
+                "zep_backfill_failed",
+                "1 when the run stopped on a batch that failed after every retry.",
+                "gauge",
+                f64::from(u8::from(stage == Stage::Failed)),
+            ),
+            (
+                "zep_backfill_last_update_timestamp_seconds",
+                "When this file was written.",
+                "gauge",
+                unix,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
+    }
+}
+
+/// Writes the metrics file, if one is configured.
+fn write_metrics(
+    config: &BackfillConfig,
+    summary: &Summary,
+    pending: u64,
+    stage: Stage,
+) -> Result<(), BackfillError> {
+    let Some(path) = &config.metrics_file else {
+        return Ok(());
+    };
+    let text = summary.exposition(pending, stage, SystemTime::now());
+    crate::run_dir::write_atomic(path, text.as_bytes()).map_err(BackfillError::Metrics)
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +427,8 @@ pub async fn run(config: &BackfillConfig) -> Result<Summary, BackfillError> {
         bar.set_style(style);
     }
     let mut known: HashSet<String> = HashSet::new();
+    let mut left = pending.len() as u64;
+    write_metrics(config, &summary, left, Stage::Running)?;
     for batch in groups {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
             continue;
@@ -344,6 +446,9 @@ pub async fn run(config: &BackfillConfig) -> Result<Summary, BackfillError> {
             .await
             .map_err(|(attempts, source)| {
                 bar.abandon_with_message("stopped");
+                // The write error is the one to report; a metrics file that cannot be written
+                // as well is secondary.
+                let _ = write_metrics(config, &summary, left, Stage::Failed);
                 BackfillError::Write {
                     path: config.input.clone(),
                     line: first.line,
@@ -358,6 +463,8 @@ pub async fn run(config: &BackfillConfig) -> Result<Summary, BackfillError> {
         checkpoint.line = last.line;
         checkpoint.written += batch.len() as u64;
         save_checkpoint(&config.checkpoint, &checkpoint)?;
+        left -= batch.len() as u64;
+        write_metrics(config, &summary, left, Stage::Running)?;
         bar.inc(batch.len() as u64);
     }
     // Lines after the last pending one (too old) are done too.
@@ -365,6 +472,7 @@ pub async fn run(config: &BackfillConfig) -> Result<Summary, BackfillError> {
     save_checkpoint(&config.checkpoint, &checkpoint)?;
     bar.finish_and_clear();
     summary.threads = known.len() as u64;
+    write_metrics(config, &summary, 0, Stage::Done)?;
     Ok(summary)
 }
 

@@ -108,6 +108,7 @@ async fn run_backfill(args: BackfillArgs) -> anyhow::Result<Outcome> {
         backoff_base: Duration::from_millis(200),
         attempt_timeout: Duration::from_secs(5),
         progress: std::io::stderr().is_terminal(),
+        metrics_file: args.metrics_file,
     };
     let summary = backfill::run(&config).await.context("backfill stopped")?;
     let verb = if config.dry_run {

@@ -50,6 +50,7 @@ fn config(input: &Path, zep_url: &str) -> BackfillConfig {
         backoff_base: Duration::from_millis(10),
         attempt_timeout: Duration::from_secs(2),
         progress: false,
+        metrics_file: None,
     }
 }
 
@@ -124,7 +125,15 @@ async fn a_backfill_interrupted_by_faults_resumes_and_never_writes_twice() {
     let fake = zep::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let input = history(dir.path());
-    let config = config(&input, &fake.url());
+    let metrics_file = dir.path().join("backfill.prom");
+    let config = BackfillConfig {
+        metrics_file: Some(metrics_file.clone()),
+        ..config(&input, &fake.url())
+    };
+    let progress = |series: &str| {
+        let text = std::fs::read_to_string(&metrics_file).expect("metrics file written");
+        super::support::metric(&text, series)
+    };
     // Every second message write fails with a 503; one attempt per batch.
     zep::faults(&fake, "[[rule]]\nroutes = [\"writes\"]\nwhen = { every = 2 }\nfault = { kind = \"status\", status = 503 }\n")
         .await;
@@ -133,7 +142,18 @@ async fn a_backfill_interrupted_by_faults_resumes_and_never_writes_twice() {
     let summary = loop {
         match backfill::run(&config).await {
             Ok(summary) => break summary,
-            Err(BackfillError::Write { line, written, .. }) => stops.push((line, written)),
+            Err(BackfillError::Write { line, written, .. }) => {
+                stops.push((line, written));
+                // The metrics file says where the run stopped.
+                assert_eq!(progress("zep_backfill_failed"), 1.0);
+                assert_eq!(progress("zep_backfill_running"), 0.0);
+                assert_eq!(
+                    progress("zep_backfill_messages{state=\"pending\"}")
+                        + progress("zep_backfill_messages{state=\"already_done\"}")
+                        + progress("zep_backfill_messages{state=\"written\"}"),
+                    12.0
+                );
+            }
             Err(other) => panic!("unexpected error: {other}"),
         }
         assert!(stops.len() < 5, "no progress: {stops:?}");
@@ -144,6 +164,22 @@ async fn a_backfill_interrupted_by_faults_resumes_and_never_writes_twice() {
         (summary.already_done, summary.written, summary.batches),
         (8, 4, 1)
     );
+    assert_eq!(
+        [
+            progress("zep_backfill_messages{state=\"written\"}"),
+            progress("zep_backfill_messages{state=\"pending\"}"),
+            progress("zep_backfill_messages{state=\"already_done\"}"),
+            progress("zep_backfill_messages{state=\"too_old\"}"),
+            progress("zep_backfill_batches_total"),
+            progress("zep_backfill_failed"),
+            progress("zep_backfill_running"),
+        ],
+        [4.0, 0.0, 8.0, 1.0, 1.0, 0.0, 0.0]
+    );
+    let text = std::fs::read_to_string(&metrics_file).expect("metrics file");
+    if let Some(result) = super::metrics::promtool_check(&text) {
+        result.expect("promtool accepts the backfill metrics file");
+    }
 
     // Done: a rerun writes nothing.
     let again = backfill::run(&config).await.expect("rerun");
