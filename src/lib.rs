@@ -18,6 +18,7 @@ pub mod net;
 pub mod pii;
 pub mod prom;
 pub mod run_dir;
+pub mod stack;
 pub mod variant;
 
 /// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).

@@ -4,3 +4,4 @@ mod assistant;
 mod fake_zep;
 mod load;
 mod prom;
+mod stack;
