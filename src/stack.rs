@@ -91,7 +91,7 @@ impl Stack {
                 zep_key: zep.api_key().to_string(),
                 mode,
                 variant,
-                brain_latency: config.brain_latency.clone(),
+                brain_latency: config.brain_latency,
                 seed,
                 regression,
                 turn_log: TurnLogTarget::Off,
