@@ -31,6 +31,9 @@ pub enum Command {
     /// Run the reference assistant: a chat service with the seed's Zep memory layer and metrics.
     #[command(after_help = ASSISTANT_EXAMPLES)]
     Assistant(Box<AssistantArgs>),
+    /// Drive load from a scenario file at an exact arrival rate and write a run directory.
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -320,4 +323,60 @@ pub struct FakeZepArgs {
     /// Seed for fault programs that do not set their own (random rates, latency, garbage bytes).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  # The seed's load target (100 req/s, 10% reads, 10 minutes) against an assistant on 8700:
+  rollgate load --scenario scenarios/seed-load.toml
+
+  # A baseline and a canary (10% of threads), 20 s at 50 req/s:
+  rollgate load --scenario scenarios/seed-load-short.toml --target http://127.0.0.1:8700 \\
+      --canary-target http://127.0.0.1:8701 --rate 50 --duration 20s
+
+  # Two machines sharing one schedule (run the same command with --shard 1/2 on the other):
+  rollgate load --scenario scenarios/seed-load.toml --shard 0/2 --start-at 2026-12-05T14:00:00Z
+
+The last line on stdout is the run directory (Goose prints a line of its own before it).
+Exit status: 0 when the schedule completed, 1 when it was interrupted (Ctrl-C) or aborted by a
+guard (the partial run directory is written either way), 2 when the run could not start.";
+
+/// `rollgate load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Scenario file (see scenarios/README.md).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Constant rate (requests/s) instead of the scenario's profile.
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
+    /// Duration instead of the scenario's.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Base URL of the target (the baseline, when there is a canary).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Base URL of the canary; the scenario's canary share of threads goes there.
+    #[arg(long, value_name = "URL")]
+    pub canary_target: Option<String>,
+    /// Zep API key, for scenarios that load Zep directly.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "ROLLGATE_ZEP_KEY",
+        hide_env_values = true
+    )]
+    pub zep_key: Option<String>,
+    /// Where run directories go.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
+    /// Allow targets outside 127.0.0.0/8 and ::1.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// This runner's share of a schedule shared by N runners: it sends slots K, K+N, K+2N...
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// When slot 0 is due (RFC 3339); every shard of one run must be given the same time.
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+    pub start_at: Option<std::time::SystemTime>,
 }

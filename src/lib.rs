@@ -10,6 +10,7 @@
 pub mod assistant;
 pub mod cli;
 pub mod commands;
+pub mod config_file;
 pub mod fake_zep;
 pub mod junit;
 pub mod load;

@@ -1,13 +1,18 @@
-//! The load engine (in progress): an open-model pacer on Goose with an exact request mix and
-//! latency measured from each request's intended send time.
+//! The load engine: an open-model pacer on Goose with an exact request mix and latency measured
+//! from each request's intended send time.
 //!
-//! Built so far: the schedule ([`schedule`]: when slot *i* is due), the mix ([`mix`]: which kind
-//! slot *i* sends), the canary split ([`split`]: which variant a thread goes to) and the recorder
-//! ([`recorder`]: corrected and raw HDR histograms, send lag, per-second series). The Goose glue,
-//! scenario files, the run directory and the `load` command come next.
+//! [`scenario`] reads a scenario file; [`schedule`] says when slot *i* is due, [`mix`] which kind
+//! it sends, [`plan`] on which thread and to which target (the canary [`split`] by thread);
+//! [`pacer`] sends it through Goose and [`recorder`] keeps corrected and raw HDR histograms, send
+//! lag and per-second series; [`run`] does a whole run (preflight, Zep setup, scraping) and
+//! [`manifest`] writes the run directory.
 
+pub mod manifest;
 pub mod mix;
 pub mod pacer;
+pub mod plan;
 pub mod recorder;
+pub mod run;
+pub mod scenario;
 pub mod schedule;
 pub mod split;

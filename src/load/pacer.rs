@@ -8,10 +8,15 @@
 //! a slow target never delays the schedule; when the pool is exhausted, sends go out late and the
 //! send lag shows it, while corrected latency still counts from the intended time.
 //!
+//! Stopping: Goose's killswitch ends the attack, whoever pulls it: the pacer when the schedule is
+//! complete, the error guard when too many requests fail, or Goose's Ctrl-C handler. A slot whose
+//! time comes after the killswitch is not sent; requests in flight finish (bounded by their
+//! timeout) and are recorded, so an interrupted run keeps everything it measured.
+//!
 //! Goose's attack state is process-global (its killswitch, its Ctrl-C handler): run one attack at a
 //! time per process.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -60,6 +65,70 @@ pub struct Pacing {
     pub shard: (u64, u64),
     /// Delay between the start of the attack and slot 0, so every user is up before it.
     pub start_delay: Duration,
+    /// Stop early when too many requests fail.
+    pub error_guard: Option<ErrorGuard>,
+    /// Most slots of the schedule sent (all runners together), whatever its length.
+    pub max_slots: Option<u64>,
+}
+
+/// Stops an attack whose error ratio passes a bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorGuard {
+    /// Largest tolerated share of failed requests.
+    pub max_error_ratio: f64,
+    /// Requests recorded before the ratio is judged.
+    pub min_requests: u64,
+}
+
+/// How an attack ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Every slot of the schedule was sent and answered.
+    Complete,
+    /// Stopped from outside (Ctrl-C, or Goose's run-time limit) before the schedule ended.
+    Interrupted,
+    /// Stopped by a guard; the reason says which and why.
+    Aborted(String),
+}
+
+/// What an attack has measured so far, shared with whoever watches it (a progress bar).
+#[derive(Debug, Default)]
+pub struct Live {
+    recorder: Mutex<Recorder>,
+    recorded: AtomicU64,
+    errors: AtomicU64,
+    abort: Mutex<Option<String>>,
+    complete: AtomicBool,
+}
+
+impl Live {
+    /// A fresh, empty state.
+    pub fn new() -> Live {
+        Live::default()
+    }
+
+    /// Requests recorded so far.
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Relaxed)
+    }
+
+    /// Failed requests so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on the recorder (holds its lock: keep it short).
+    pub fn with_recorder<T>(&self, f: impl FnOnce(&Recorder) -> T) -> T {
+        f(&self.recorder.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn abort(&self, reason: String) {
+        let mut abort = self.abort.lock().unwrap_or_else(|p| p.into_inner());
+        if abort.is_none() {
+            *abort = Some(reason);
+        }
+        goose::trigger_killswitch("rollgate: guard");
+    }
 }
 
 /// Why an attack could not run (a bad outcome is data in the recorder, not an error).
@@ -81,7 +150,7 @@ struct Pacer {
     next: AtomicU64,
     finished: AtomicU64,
     slots: u64,
-    recorder: Mutex<Recorder>,
+    live: Arc<Live>,
     done: Notify,
 }
 
@@ -94,12 +163,19 @@ pub struct Outcome {
     pub sent: u64,
     /// Wall time from slot 0 to the last answer.
     pub elapsed: Duration,
+    /// Slots this runner was to send.
+    pub planned: u64,
+    /// How it ended.
+    pub ending: Ending,
 }
 
 impl Pacer {
     fn slots_for(pacing: &Pacing) -> u64 {
         let (k, n) = pacing.shard;
-        let total = pacing.schedule.total();
+        let total = pacing
+            .schedule
+            .total()
+            .min(pacing.max_slots.unwrap_or(u64::MAX));
         if k >= total {
             0
         } else {
@@ -112,11 +188,14 @@ impl Pacer {
             .t0
             .get_or_init(|| Instant::now() + self.pacing.start_delay);
         let local = self.next.fetch_add(1, Ordering::Relaxed);
-        if local >= self.slots {
-            // Schedule exhausted: wait until the last request is answered, then pause before
-            // returning. Goose calls the transaction again at once, and a transaction that never
-            // yields would starve Goose's own task, which must see the killswitch to stop.
-            while self.finished.load(Ordering::Acquire) < self.slots {
+        if local >= self.slots || goose::is_killswitch_triggered() {
+            // Schedule exhausted (or stopping): wait until the last request is answered, then
+            // pause before returning. Goose calls the transaction again at once, and a
+            // transaction that never yields would starve Goose's own task, which must see the
+            // killswitch to stop.
+            while self.finished.load(Ordering::Acquire) < self.slots
+                && !goose::is_killswitch_triggered()
+            {
                 tokio::select! {
                     _ = self.done.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -129,7 +208,18 @@ impl Pacer {
         let slot = k + local * n;
         let due = self.pacing.schedule.due(slot).unwrap_or_default();
         let intended = t0 + due;
-        tokio::time::sleep_until(intended).await;
+        // Sleep in short steps so that a stop (Ctrl-C, a guard) is seen before the slot is sent.
+        loop {
+            if goose::is_killswitch_triggered() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= intended {
+                break;
+            }
+            tokio::time::sleep_until(intended.min(now + Duration::from_millis(50))).await;
+        }
         let kind = self.pacing.mix.kind(slot);
         let (variant, builder) = self.plan.request(slot, kind, &user.client);
         let sent = Instant::now();
@@ -166,11 +256,29 @@ impl Pacer {
             done: done.saturating_duration_since(t0),
             error,
         };
-        self.recorder
+        self.live
+            .recorder
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(&sample);
+        let recorded = self.live.recorded.fetch_add(1, Ordering::Relaxed) + 1;
+        let errors = self
+            .live
+            .errors
+            .fetch_add(u64::from(error.is_some()), Ordering::Relaxed)
+            + u64::from(error.is_some());
+        if let Some(guard) = self.pacing.error_guard {
+            let ratio = errors as f64 / recorded as f64;
+            if recorded >= guard.min_requests && ratio > guard.max_error_ratio {
+                self.live.abort(format!(
+                    "error ratio {:.1}% after {recorded} requests is above the guard's {:.1}%",
+                    100.0 * ratio,
+                    100.0 * guard.max_error_ratio
+                ));
+            }
+        }
         if self.finished.fetch_add(1, Ordering::AcqRel) + 1 == self.slots {
+            self.live.complete.store(true, Ordering::Release);
             goose::trigger_killswitch("rollgate: schedule complete");
             self.done.notify_waiters();
         }
@@ -197,6 +305,16 @@ fn goose_error(err: &TransactionError) -> ErrorKind {
 
 /// Runs one paced attack against `host` and returns every request's timings.
 pub async fn run(host: &str, plan: Arc<dyn Plan>, pacing: Pacing) -> Result<Outcome, PacerError> {
+    run_live(host, plan, pacing, Arc::new(Live::new())).await
+}
+
+/// [`run`], recording into `live` so that another task can watch the attack as it goes.
+pub async fn run_live(
+    host: &str,
+    plan: Arc<dyn Plan>,
+    pacing: Pacing,
+    live: Arc<Live>,
+) -> Result<Outcome, PacerError> {
     let (k, n) = pacing.shard;
     if n == 0 || k >= n {
         return Err(PacerError::BadShard(k, n));
@@ -211,7 +329,7 @@ pub async fn run(host: &str, plan: Arc<dyn Plan>, pacing: Pacing) -> Result<Outc
         next: AtomicU64::new(0),
         finished: AtomicU64::new(0),
         slots,
-        recorder: Mutex::new(Recorder::new()),
+        live,
         done: Notify::new(),
         pacing,
     });
@@ -247,14 +365,23 @@ pub async fn run(host: &str, plan: Arc<dyn Plan>, pacing: Pacing) -> Result<Outc
         return Err(PacerError::Goose(err.to_string()));
     }
     let t0 = pacer.t0.get().copied().unwrap_or(started);
-    let recorder = pacer
-        .recorder
+    let recorder = pacer.live.with_recorder(Recorder::clone);
+    let abort = pacer
+        .live
+        .abort
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let ending = match abort {
+        Some(reason) => Ending::Aborted(reason),
+        None if pacer.live.complete.load(Ordering::Acquire) => Ending::Complete,
+        None => Ending::Interrupted,
+    };
     Ok(Outcome {
         recorder,
         sent: pacer.finished.load(Ordering::Acquire),
         elapsed: Instant::now().saturating_duration_since(t0),
+        planned: slots,
+        ending,
     })
 }

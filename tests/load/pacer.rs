@@ -10,8 +10,7 @@ use rollgate::load::pacer::{self, Pacing, Plan};
 use rollgate::load::schedule::Schedule;
 use rollgate::load::split::{Split, Variant};
 
-/// One Goose attack at a time in this process.
-static GOOSE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use super::GOOSE;
 
 const THREADS: u64 = 50;
 
@@ -88,6 +87,8 @@ fn pacing(rate: f64, seconds: u64, users: usize) -> Pacing {
         timeout: Duration::from_secs(10),
         shard: (0, 1),
         start_delay: Duration::from_millis(200),
+        error_guard: None,
+        max_slots: None,
     }
 }
 

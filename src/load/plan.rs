@@ -1,0 +1,300 @@
+//! What each slot of a scenario sends: thread, turn, message, and the target it goes to.
+//!
+//! Slot *i* talks on thread `i mod threads`, so a thread's turns are `threads / rate` seconds
+//! apart, like a person typing; after `turns` turns its conversation ends and the thread id moves
+//! on to a new conversation. Every thread id is split between baseline and canary by a stable
+//! hash, so a conversation stays on one side. Everything is a pure function of the slot, the
+//! scenario and the run tag, so shards on several machines agree on every request.
+//!
+//! Request kinds (the mix's `write` and `read`):
+//! - assistant: `write` is a chat turn of the conversation's script, `read` a turn whose answer
+//!   needs memory (a recall question); both are `POST /api/chat`;
+//! - Zep: `write` is `POST /api/v2/threads/{id}/messages`, `read` is
+//!   `GET /api/v2/threads/{id}/context`.
+
+use serde_json::json;
+
+use super::pacer::Plan;
+use super::scenario::{Scenario, TargetKind};
+use super::split::{Split, Variant};
+
+/// The seed's conversations and others like them: real estate, local info, and switches.
+const SCRIPTS: &[&[&str]] = &[
+    &[
+        "2BR in Girne",
+        "show me",
+        "nearest pharmacy",
+        "any with a sea view?",
+        "under 150k",
+        "thanks",
+    ],
+    &[
+        "3 bedroom villa in Lapta",
+        "with a pool",
+        "show me",
+        "schools nearby?",
+        "what about Alsancak",
+        "ok",
+    ],
+    &[
+        "nearest pharmacy",
+        "is it open on Sunday?",
+        "and a supermarket",
+        "2BR in Girne",
+        "show me",
+        "thanks",
+    ],
+    &[
+        "studio to rent in Famagusta",
+        "budget 500 a month",
+        "show me",
+        "bus stop nearby?",
+        "furnished only",
+        "ok",
+    ],
+    &[
+        "looking for a flat near the harbour",
+        "2 bedrooms",
+        "show me",
+        "restaurants around there",
+        "under 200k",
+        "bye",
+    ],
+];
+
+/// Questions that need memory to answer (the `read` kind against an assistant).
+const RECALL: &[&str] = &[
+    "what was my budget again?",
+    "remind me what I asked for",
+    "which area did I mention?",
+    "how many bedrooms did I want?",
+];
+
+/// Request kinds, by mix index.
+pub const KINDS: [&str; 2] = ["write", "read"];
+
+/// A scenario's requests.
+pub struct ScenarioPlan {
+    kind: TargetKind,
+    baseline: String,
+    canary: Option<String>,
+    api_key: String,
+    split: Split,
+    threads: u64,
+    turns: u64,
+    scripts: Vec<Vec<String>>,
+    tag: String,
+    names: [String; 2],
+}
+
+/// One slot's conversation coordinates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// Thread id.
+    pub thread: String,
+    /// User id.
+    pub user: String,
+    /// Turn within the conversation, from 0.
+    pub turn: u64,
+    /// Conversation script index.
+    pub script: usize,
+}
+
+impl ScenarioPlan {
+    /// The plan of `scenario`; `tag` makes this run's thread ids distinct from other runs' (the
+    /// same tag on every shard of one run).
+    pub fn new(scenario: &Scenario, tag: &str) -> ScenarioPlan {
+        let scripts = if scenario.conversations.scripts.is_empty() {
+            SCRIPTS
+                .iter()
+                .map(|s| s.iter().map(|m| m.to_string()).collect())
+                .collect()
+        } else {
+            scenario.conversations.scripts.clone()
+        };
+        let names = match scenario.target.kind {
+            TargetKind::Assistant => [
+                "POST /api/chat (write)".into(),
+                "POST /api/chat (read)".into(),
+            ],
+            TargetKind::Zep => [
+                "POST /api/v2/threads/{id}/messages".into(),
+                "GET /api/v2/threads/{id}/context".into(),
+            ],
+        };
+        ScenarioPlan {
+            kind: scenario.target.kind,
+            baseline: scenario.target.url.trim_end_matches('/').to_string(),
+            canary: scenario
+                .target
+                .canary_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            api_key: scenario.target.api_key.clone(),
+            split: Split::new(scenario.conversations.canary_percent),
+            threads: scenario.conversations.threads.max(1),
+            turns: scenario.conversations.turns.max(1),
+            scripts,
+            tag: tag.to_string(),
+            names,
+        }
+    }
+
+    /// Thread, user and turn of a slot.
+    pub fn turn(&self, slot: u64) -> Turn {
+        let lane = slot % self.threads;
+        let round = slot / self.threads;
+        let conversation = round / self.turns;
+        let thread = format!("{}-t{lane}-c{conversation}", self.tag);
+        let script =
+            (super::split::stable_hash(&thread) % self.scripts.len().max(1) as u64) as usize;
+        Turn {
+            user: format!("{}-u{lane}", self.tag),
+            turn: round % self.turns,
+            script,
+            thread,
+        }
+    }
+
+    /// Which side a thread is on (always baseline when there is no canary target).
+    pub fn variant(&self, thread: &str) -> Variant {
+        match self.canary {
+            Some(_) => self.split.variant(thread),
+            None => Variant::Baseline,
+        }
+    }
+
+    fn base(&self, variant: Variant) -> &str {
+        match (variant, &self.canary) {
+            (Variant::Canary, Some(canary)) => canary,
+            _ => &self.baseline,
+        }
+    }
+
+    /// Every thread of the run that slots `0..total` use, with its user (Zep targets need them
+    /// created before messages are added).
+    pub fn threads_of(&self, total: u64) -> Vec<Turn> {
+        let conversations = total.div_ceil(self.threads * self.turns).max(1);
+        let mut out = Vec::new();
+        for conversation in 0..conversations {
+            for lane in 0..self.threads {
+                let slot = conversation * self.threads * self.turns + lane;
+                if slot >= total {
+                    return out;
+                }
+                out.push(self.turn(slot));
+            }
+        }
+        out
+    }
+
+    /// The base URL of a thread's side.
+    pub fn base_of(&self, thread: &str) -> &str {
+        self.base(self.variant(thread))
+    }
+
+    /// The Zep API key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    fn message(&self, turn: &Turn) -> &str {
+        let script = &self.scripts[turn.script.min(self.scripts.len() - 1)];
+        &script[(turn.turn as usize) % script.len()]
+    }
+}
+
+impl Plan for ScenarioPlan {
+    fn kind_name(&self, kind: usize) -> &str {
+        &self.names[kind.min(1)]
+    }
+
+    fn request(
+        &self,
+        slot: u64,
+        kind: usize,
+        client: &reqwest::Client,
+    ) -> (Variant, reqwest::RequestBuilder) {
+        let turn = self.turn(slot);
+        let variant = self.variant(&turn.thread);
+        let base = self.base(variant);
+        let builder = match self.kind {
+            TargetKind::Assistant => {
+                let message = if kind == 1 {
+                    RECALL[(slot as usize) % RECALL.len()]
+                } else {
+                    self.message(&turn)
+                };
+                client.post(format!("{base}/api/chat")).json(&json!({
+                    "thread_id": turn.thread,
+                    "user_id": turn.user,
+                    "message": message,
+                    "client_msg_id": format!("{}-m{slot}", self.tag),
+                }))
+            }
+            TargetKind::Zep => {
+                let auth = format!("Api-Key {}", self.api_key);
+                if kind == 1 {
+                    client
+                        .get(format!("{base}/api/v2/threads/{}/context", turn.thread))
+                        .header("authorization", auth)
+                } else {
+                    client
+                        .post(format!("{base}/api/v2/threads/{}/messages", turn.thread))
+                        .header("authorization", auth)
+                        .json(&json!({ "messages": [{
+                            "role": "user",
+                            "content": self.message(&turn),
+                            "metadata": { "message_id": format!("{}-m{slot}", self.tag) },
+                        }] }))
+                }
+            }
+        };
+        (variant, builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::scenario::Overrides;
+    use std::path::Path;
+
+    fn plan(extra: &str) -> ScenarioPlan {
+        let text = format!(
+            "[target]\nkind = \"assistant\"\ncanary_url = \"http://127.0.0.1:2\"\n[load]\nrate = 10\nduration = \"10s\"\n[conversations]\nthreads = 4\nturns = 3\n{extra}"
+        );
+        let s = Scenario::parse(Path::new("s.toml"), &text, &Overrides::default()).expect("valid");
+        ScenarioPlan::new(&s, "run1")
+    }
+
+    #[test]
+    fn a_thread_gets_its_turns_spaced_and_then_a_new_conversation() {
+        let p = plan("");
+        let turns: Vec<(String, u64)> = (0..13)
+            .map(|s| {
+                let t = p.turn(s);
+                (t.thread, t.turn)
+            })
+            .collect();
+        assert_eq!(turns[0], ("run1-t0-c0".into(), 0));
+        assert_eq!(turns[4], ("run1-t0-c0".into(), 1));
+        assert_eq!(turns[8], ("run1-t0-c0".into(), 2));
+        assert_eq!(turns[12], ("run1-t0-c1".into(), 0));
+        assert_eq!(p.threads_of(13).len(), 5);
+    }
+
+    #[test]
+    fn about_ten_percent_of_threads_go_to_the_canary_and_stay_there() {
+        let p = plan("");
+        let threads: Vec<String> = (0..10_000).map(|n| format!("run1-t{n}-c0")).collect();
+        let canary = threads
+            .iter()
+            .filter(|t| p.variant(t) == Variant::Canary)
+            .count();
+        assert!((900..=1100).contains(&canary), "{canary}");
+        for t in &threads[..100] {
+            assert_eq!(p.variant(t), p.variant(t));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Whole load runs: a scenario against a baseline and a canary assistant leaves a complete run
+//! directory; Ctrl-C leaves a valid partial one; bad targets are refused before anything is sent.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rollgate::assistant::mode::Mode;
+use rollgate::fake_zep::{Config, FakeZep};
+use rollgate::load::manifest;
+use rollgate::load::run::{self, LoadError, RunOptions};
+use rollgate::load::scenario::{Overrides, Scenario};
+use rollgate::prom::store::Store;
+use rollgate::stack::{Stack, StackConfig};
+use rollgate::variant::Variant;
+use serde_json::Value;
+
+use super::GOOSE;
+
+fn scenario(text: &str, overrides: &Overrides) -> Scenario {
+    Scenario::parse(Path::new("test.toml"), text, overrides).expect("valid scenario")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("file")).expect("JSON")
+}
+
+const ASSISTANT: &str = r#"
+name = "pair"
+[target]
+kind = "assistant"
+[load]
+rate = 50
+duration = "4s"
+[conversations]
+threads = 40
+turns = 4
+canary_percent = 25
+[scrape]
+interval = "500ms"
+"#;
+
+#[tokio::test]
+async fn a_run_against_baseline_and_canary_writes_a_complete_run_directory() {
+    let _turn = GOOSE.lock().await;
+    let stack = Stack::start(&StackConfig {
+        baseline_mode: Mode::WriteOnly,
+        canary_mode: Mode::ReadWrite,
+        brain_latency: "fixed:5ms".parse().expect("latency"),
+        ..StackConfig::default()
+    })
+    .await
+    .expect("stack");
+    let out = tempfile::tempdir().expect("temp dir");
+    let s = scenario(
+        ASSISTANT,
+        &Overrides {
+            target: Some(stack.assistant(Variant::Baseline).url()),
+            canary_target: Some(stack.assistant(Variant::Canary).url()),
+            ..Overrides::default()
+        },
+    );
+    let summary = run::run(
+        &s,
+        &RunOptions {
+            out_base: out.path().to_path_buf(),
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect("run");
+    assert_eq!(summary.ending, rollgate::load::pacer::Ending::Complete);
+    assert_eq!(
+        (summary.planned, summary.sent, summary.errors),
+        (200, 200, 0)
+    );
+
+    let m = read_json(&summary.dir.join("manifest.json"));
+    assert_eq!(m["schema"], "rollgate.run/v1");
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["config"]["target"]["kind"], "assistant");
+    let results = m["results"].as_array().expect("results");
+    let count = |variant: &str| -> u64 {
+        results
+            .iter()
+            .filter(|r| r["variant"] == variant)
+            .map(|r| r["count"].as_u64().expect("count"))
+            .sum()
+    };
+    assert_eq!(count("baseline") + count("canary"), 200);
+    assert!(
+        count("canary") > 0 && count("baseline") > count("canary"),
+        "{results:?}"
+    );
+    // 10% reads by slot: exactly 20 of 200.
+    let reads: u64 = results
+        .iter()
+        .filter(|r| r["kind"] == "read")
+        .map(|r| r["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(reads, 20);
+    for r in results {
+        let p95 = r["ttfb_corrected_ms"]["p95"].as_f64().expect("p95");
+        assert!(p95 > 0.0 && p95 < 5000.0, "{r}");
+    }
+
+    // The histograms read back with the manifest's counts.
+    for r in results {
+        let variant = if r["variant"] == "canary" {
+            Variant::Canary
+        } else {
+            Variant::Baseline
+        };
+        let file = manifest::histogram_file(
+            r["kind"].as_str().expect("kind"),
+            variant,
+            "total_corrected",
+        );
+        let h = manifest::read_histogram(&summary.dir.join(file)).expect("hlog");
+        assert_eq!(h.len(), r["count"].as_u64().expect("count"));
+    }
+    let seconds = read_json(&summary.dir.join("load/seconds.json"));
+    let rows = seconds.as_array().expect("rows");
+    let counted: u64 = rows
+        .iter()
+        .map(|r| r["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(counted, 200);
+
+    // Both assistants were scraped during the run, each with its own variant label.
+    let store = Store::read_run_dir(&summary.dir).expect("scraped samples");
+    for (variant, mode) in [("baseline", 1.0), ("canary", 2.0)] {
+        let gauge = store
+            .series_sorted(Some("memory_mode_gauge"))
+            .into_iter()
+            .find(|s| s.labels().get("variant") == variant)
+            .unwrap_or_else(|| panic!("no memory_mode_gauge for {variant}"));
+        assert!(gauge.len() >= 3, "{variant}: {} scrapes", gauge.len());
+        assert_eq!(gauge.samples().last().map(|(_, v)| v), Some(mode));
+    }
+    stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_targets_are_refused_before_anything_is_sent() {
+    let err = run::check_url("http://10.0.0.8:8700", false).expect_err("remote");
+    assert!(matches!(err, LoadError::Remote { .. }), "{err}");
+    assert!(err.to_string().contains("--allow-remote"), "{err}");
+    run::check_url("http://10.0.0.8:8700", true).expect("allowed");
+    run::check_url("http://[::1]:8700", false).expect("loopback v6");
+    run::check_url("http://localhost:8700", false).expect("localhost");
+    assert!(run::check_url("ftp://127.0.0.1/", false).is_err());
+
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let out = tempfile::tempdir().expect("temp dir");
+    let s = scenario(
+        ASSISTANT,
+        &Overrides {
+            target: Some(dead.clone()),
+            ..Overrides::default()
+        },
+    );
+    let started = Instant::now();
+    let err = run::run(
+        &s,
+        &RunOptions {
+            out_base: out.path().to_path_buf(),
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect_err("unreachable");
+    assert!(matches!(err, LoadError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains(&dead), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
+    assert_eq!(
+        std::fs::read_dir(out.path()).expect("dir").count(),
+        0,
+        "no run directory"
+    );
+}
+
+/// Ctrl-C (SIGINT) to a running `rollgate load` stops sending and leaves a valid partial run.
+#[tokio::test]
+async fn sigint_leaves_a_valid_partial_run_directory() {
+    let zep = FakeZep::start(Config::default()).await.expect("fake zep");
+    let out = tempfile::tempdir().expect("temp dir");
+    let child = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args([
+            "load",
+            "--scenario",
+            "scenarios/zep-direct.toml",
+            "--rate",
+            "20",
+            "--duration",
+            "60s",
+        ])
+        .arg("--target")
+        .arg(zep.url())
+        .arg("--out")
+        .arg(out.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rollgate load starts");
+    // Wait until requests have been sent, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let journal = zep
+            .admin()
+            .journal(&Default::default())
+            .await
+            .expect("journal");
+        let paced = journal
+            .entries
+            .iter()
+            .filter(|e| e.route.contains("/messages") || e.route.contains("/context"))
+            .count();
+        if paced >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never got going");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("rollgate load exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    // Goose prints a line of its own on stdout; the run directory is the last line.
+    let dir = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .expect("run dir line")
+        .to_string();
+    let m = read_json(&Path::new(&dir).join("manifest.json"));
+    assert_eq!(m["status"], "interrupted");
+    let sent = m["sent"].as_u64().expect("sent");
+    assert!(
+        sent >= 20 && sent < m["planned"].as_u64().expect("planned"),
+        "{m}"
+    );
+    let recorded: u64 = m["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(recorded, sent);
+    assert!(Path::new(&dir).join("load/seconds.json").exists());
+    zep.shutdown().await;
+}
