@@ -592,7 +592,7 @@ mod tests {
         let err = parse("[target]\nkind = \"zep\"\n[load]\nrate = 3\nduration = \"1m\"\n[mix]\nwrite = 0\nread = 0\n")
             .expect_err("empty mix");
         assert!(
-            err.to_string().starts_with("s.toml:7: field `mix`"),
+            err.to_string().starts_with("s.toml:6: field `mix`"),
             "{err}"
         );
     }
