@@ -34,6 +34,9 @@ pub enum Command {
     /// Drive load from a scenario file at an exact arrival rate and write a run directory.
     #[command(after_help = LOAD_EXAMPLES)]
     Load(LoadArgs),
+    /// Merge the run directories of the N shards of one load run into one run directory.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -379,4 +382,23 @@ pub struct LoadArgs {
     /// When slot 0 is due (RFC 3339); every shard of one run must be given the same time.
     #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
     pub start_at: Option<std::time::SystemTime>,
+}
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  # Two runners shared one schedule (--shard 0/2 and 1/2, the same --start-at):
+  rollgate merge runs-a/20261205T140000Z-seed-load runs-b/20261205T140000Z-seed-load
+
+The merged directory has exactly the counts, errors and histograms one runner would have
+written; its path is the last line on stdout. Scraped metrics are not merged.";
+
+/// `rollgate merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run directories.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged run directory goes.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
 }

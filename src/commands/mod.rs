@@ -3,6 +3,7 @@
 mod assistant;
 mod fake_zep;
 mod load;
+mod merge;
 mod query;
 
 use crate::cli::{Cli, Command};
@@ -33,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Assistant(args) => assistant::run(*args).await,
         Command::Query(args) => query::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Merge(args) => merge::run(args),
     }
 }

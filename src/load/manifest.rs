@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::pacer::Ending;
-use super::recorder::{ErrorKind, Recorder, Series};
+use super::recorder::{ErrorKind, Recorder, Second, Series};
 use super::scenario::Scenario;
 use super::split::Variant;
 use crate::run_dir::{self, RunDir, RunDirError};
@@ -153,6 +153,8 @@ pub struct Manifest<'a> {
     pub trustworthy: bool,
     /// Why the run is not trustworthy.
     pub untrustworthy_reason: Option<String>,
+    /// Latencies above one hour, recorded as one hour.
+    pub saturated: u64,
     /// Per (kind, variant) results.
     pub results: Vec<KindResult>,
 }
@@ -320,6 +322,7 @@ pub fn write(dir: &RunDir, facts: &RunFacts) -> Result<(Rate, bool), ManifestErr
                 send_lag.p99
             )
         }),
+        saturated: facts.recorder.saturated(),
         results,
     };
     write_histograms(dir, facts)?;
@@ -364,7 +367,27 @@ pub fn histogram_file(kind: &str, variant: Variant, metric: &str) -> String {
     )
 }
 
+/// Send lag of the whole run.
+pub const SEND_LAG_FILE: &str = "load/histograms/send_lag.hlog";
+/// Corrected TTFB per second: one interval per second and variant (tag = variant).
+pub const SECONDS_FILE: &str = "load/histograms/seconds.ttfb_corrected.hlog";
+
 fn write_histograms(dir: &RunDir, facts: &RunFacts) -> Result<(), ManifestError> {
+    let lag = encode(
+        facts.recorder.send_lag(),
+        facts.started,
+        facts.elapsed,
+        SEND_LAG_FILE,
+    )?;
+    dir.write(SEND_LAG_FILE, &lag)?;
+    let mut seconds = Vec::new();
+    for variant in [Variant::Baseline, Variant::Canary] {
+        for (second, data) in facts.recorder.seconds(variant) {
+            seconds.push((second, variant, &data.ttfb_corrected));
+        }
+    }
+    let bytes = encode_intervals(facts.started, &seconds, SECONDS_FILE)?;
+    dir.write(SECONDS_FILE, &bytes)?;
     for (kind, variant) in facts.recorder.keys() {
         let Some(series) = facts.recorder.series(kind, variant) else {
             continue;
@@ -407,14 +430,47 @@ fn encode(
     Ok(buf)
 }
 
-/// Reads a histogram log written by [`write`] (every interval added into one histogram).
-pub fn read_histogram(path: &Path) -> Result<Histogram<u64>, ManifestError> {
+fn encode_intervals(
+    start: SystemTime,
+    seconds: &[(u64, Variant, &Histogram<u64>)],
+    file: &str,
+) -> Result<Vec<u8>, ManifestError> {
+    let failed = |message: String| ManifestError::Encode {
+        file: file.to_string(),
+        message,
+    };
+    let mut buf = Vec::new();
+    let mut serializer = V2Serializer::new();
+    {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment("rollgate per-second corrected TTFB: microseconds, one interval per second and variant")
+            .with_start_time(start)
+            .begin_log_with(&mut buf, &mut serializer)
+            .map_err(|e| failed(e.to_string()))?;
+        for (second, variant, h) in seconds {
+            writer
+                .write_histogram(
+                    h,
+                    Duration::from_secs(*second),
+                    Duration::from_secs(1),
+                    Tag::new(variant.as_str()),
+                )
+                .map_err(|e| failed(e.to_string()))?;
+        }
+    }
+    Ok(buf)
+}
+
+/// Every interval of a histogram log: its start (from the log's start), its tag, its histogram.
+pub fn read_intervals(
+    path: &Path,
+) -> Result<Vec<(Duration, String, Histogram<u64>)>, ManifestError> {
     let failed = |message: String| ManifestError::Read {
         path: path.to_path_buf(),
         message,
     };
     let bytes = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
-    let mut total: Option<Histogram<u64>> = None;
+    let mut out = Vec::new();
     let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(&bytes) {
         let LogEntry::Interval(interval) = entry.map_err(|e| failed(format!("{e:?}")))? else {
@@ -426,12 +482,98 @@ pub fn read_histogram(path: &Path) -> Result<Histogram<u64>, ManifestError> {
         let h: Histogram<u64> = deserializer
             .deserialize(&mut &raw[..])
             .map_err(|e| failed(format!("bad histogram: {e:?}")))?;
+        let tag = interval
+            .tag()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
+        out.push((interval.start_timestamp(), tag, h));
+    }
+    Ok(out)
+}
+
+/// Reads a histogram log written by [`write`] (every interval added into one histogram).
+pub fn read_histogram(path: &Path) -> Result<Histogram<u64>, ManifestError> {
+    let mut total: Option<Histogram<u64>> = None;
+    for (_, _, h) in read_intervals(path)? {
         match &mut total {
             None => total = Some(h),
-            Some(t) => t
-                .add(&h)
-                .map_err(|e| failed(format!("cannot add intervals: {e:?}")))?,
+            Some(t) => t.add(&h).map_err(|e| ManifestError::Read {
+                path: path.to_path_buf(),
+                message: format!("cannot add intervals: {e:?}"),
+            })?,
         }
     }
-    total.ok_or_else(|| failed("no histogram interval in the log".into()))
+    total.ok_or_else(|| ManifestError::Read {
+        path: path.to_path_buf(),
+        message: "no histogram interval in the log".into(),
+    })
+}
+
+/// Rebuilds the [`Recorder`] of a run directory from its manifest (`results`, `saturated`),
+/// `load/seconds.json` and histogram logs; `kinds` are the kind names by mix index.
+pub fn read_recorder(
+    dir: &Path,
+    manifest: &serde_json::Value,
+    kinds: &[&str],
+) -> Result<Recorder, ManifestError> {
+    let bad = |file: &str, message: String| ManifestError::Read {
+        path: dir.join(file),
+        message,
+    };
+    let results: Vec<KindResult> = serde_json::from_value(manifest["results"].clone())
+        .map_err(|e| bad(run_dir::MANIFEST, format!("field `results`: {e}")))?;
+    let mut series = BTreeMap::new();
+    for r in results {
+        let kind = kinds.iter().position(|k| *k == r.kind).ok_or_else(|| {
+            bad(
+                run_dir::MANIFEST,
+                format!("unknown request kind `{}`", r.kind),
+            )
+        })?;
+        let mut s = Series::new();
+        s.count = r.count;
+        s.errors = r.errors;
+        for (metric, _) in METRICS {
+            let h = read_histogram(&dir.join(histogram_file(&r.kind, r.variant, metric)))?;
+            let target = match metric {
+                "ttfb_corrected" => &mut s.ttfb_corrected,
+                "ttfb_raw" => &mut s.ttfb_raw,
+                "total_corrected" => &mut s.total_corrected,
+                _ => &mut s.total_raw,
+            };
+            target.add(&h).map_err(|e| {
+                bad(
+                    &histogram_file(&r.kind, r.variant, metric),
+                    format!("{e:?}"),
+                )
+            })?;
+        }
+        series.insert((kind, r.variant), s);
+    }
+    let text = std::fs::read_to_string(dir.join(run_dir::LOAD_SECONDS))
+        .map_err(|e| bad(run_dir::LOAD_SECONDS, e.to_string()))?;
+    let rows: Vec<SecondRow> =
+        serde_json::from_str(&text).map_err(|e| bad(run_dir::LOAD_SECONDS, e.to_string()))?;
+    let mut seconds: BTreeMap<(u64, Variant), Second> = BTreeMap::new();
+    for row in rows {
+        let second = seconds.entry((row.second, row.variant)).or_default();
+        second.count += row.count;
+        second.errors += row.errors;
+    }
+    for (start, tag, h) in read_intervals(&dir.join(SECONDS_FILE))? {
+        let variant = match tag.as_str() {
+            "canary" => Variant::Canary,
+            _ => Variant::Baseline,
+        };
+        let second = seconds
+            .entry((start.as_secs_f64().round() as u64, variant))
+            .or_default();
+        second
+            .ttfb_corrected
+            .add(&h)
+            .map_err(|e| bad(SECONDS_FILE, format!("{e:?}")))?;
+    }
+    let send_lag = read_histogram(&dir.join(SEND_LAG_FILE))?;
+    let saturated = manifest["saturated"].as_u64().unwrap_or(0);
+    Ok(Recorder::from_parts(series, seconds, send_lag, saturated))
 }

@@ -8,6 +8,7 @@
 //! [`manifest`] writes the run directory.
 
 pub mod manifest;
+pub mod merge;
 pub mod mix;
 pub mod pacer;
 pub mod plan;

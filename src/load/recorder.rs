@@ -100,7 +100,8 @@ fn histogram(sigfig: u8) -> Histogram<u64> {
 }
 
 impl Series {
-    fn new() -> Series {
+    /// An empty series.
+    pub fn new() -> Series {
         Series {
             ttfb_corrected: histogram(3),
             ttfb_raw: histogram(3),
@@ -114,6 +115,29 @@ impl Series {
     /// Total failures.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series::new()
+    }
+}
+
+impl Second {
+    /// An empty second.
+    pub fn new() -> Second {
+        Second {
+            count: 0,
+            errors: 0,
+            ttfb_corrected: histogram(2),
+        }
+    }
+}
+
+impl Default for Second {
+    fn default() -> Self {
+        Second::new()
     }
 }
 
@@ -131,6 +155,22 @@ impl Recorder {
             seconds: BTreeMap::new(),
             send_lag: histogram(3),
             saturated: 0,
+        }
+    }
+
+    /// A recorder rebuilt from its parts (a run directory read back); [`Recorder::merge`] of
+    /// rebuilt recorders is exactly the recorder one runner would have filled.
+    pub fn from_parts(
+        series: BTreeMap<(usize, Variant), Series>,
+        seconds: BTreeMap<(u64, Variant), Second>,
+        send_lag: Histogram<u64>,
+        saturated: u64,
+    ) -> Recorder {
+        Recorder {
+            series,
+            seconds,
+            send_lag,
+            saturated,
         }
     }
 
@@ -154,10 +194,7 @@ impl Recorder {
                 self.us(fb.saturating_sub(s.sent)),
             )
         });
-        let series = self
-            .series
-            .entry((s.kind, s.variant))
-            .or_insert_with(Series::new);
+        let series = self.series.entry((s.kind, s.variant)).or_default();
         series.count += 1;
         series.total_corrected.saturating_record(total_corrected);
         series.total_raw.saturating_record(total_raw);
@@ -187,7 +224,7 @@ impl Recorder {
     /// Adds another recorder's data (another shard of the same schedule, or another worker).
     pub fn merge(&mut self, other: &Recorder) {
         for (key, theirs) in &other.series {
-            let ours = self.series.entry(*key).or_insert_with(Series::new);
+            let ours = self.series.entry(*key).or_default();
             for (mine, their) in [
                 (&mut ours.ttfb_corrected, &theirs.ttfb_corrected),
                 (&mut ours.ttfb_raw, &theirs.ttfb_raw),

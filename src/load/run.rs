@@ -389,7 +389,7 @@ async fn scrape_until(
 }
 
 /// Slots this shard has due in each second of the schedule.
-fn per_second(scenario: &Scenario, (k, n): (u64, u64)) -> Vec<u64> {
+pub(crate) fn per_second(scenario: &Scenario, (k, n): (u64, u64)) -> Vec<u64> {
     let schedule = scenario.schedule();
     let mut out = vec![0u64; scenario.duration().as_secs() as usize + 1];
     let total = schedule.total().min(scenario.max_requests);

@@ -30,7 +30,7 @@ pub enum TargetKind {
 }
 
 /// A resolved target. The API key is never serialized (it must not reach a run directory).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     /// Kind of API.
     pub kind: TargetKind,
@@ -44,7 +44,7 @@ pub struct Target {
 }
 
 /// Conversations: how requests are spread over threads.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversations {
     /// Threads talking at once.
     pub threads: u64,
@@ -57,7 +57,7 @@ pub struct Conversations {
 }
 
 /// When a run stops early or is marked untrustworthy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Guards {
     /// Stop when more than this share of requests failed (after `min_requests`).
     pub max_error_ratio: f64,
@@ -68,8 +68,8 @@ pub struct Guards {
     pub max_send_lag_p99: Duration,
 }
 
-/// A resolved, validated scenario.
-#[derive(Debug, Clone, Serialize)]
+/// A resolved, validated scenario (also as recorded in a run's manifest, without the API key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     /// Name (file stem unless given), used in the run directory's name.
     pub name: String,
@@ -97,7 +97,7 @@ pub struct Scenario {
     /// Abort and trust bounds.
     pub guards: Guards,
     /// Interval of `/metrics` scrapes of the targets during the run; `None` for no scraping.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "humantime_serde", default)]
     pub scrape_interval: Option<Duration>,
 }
 

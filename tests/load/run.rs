@@ -262,3 +262,193 @@ async fn sigint_leaves_a_valid_partial_run_directory() {
     assert!(Path::new(&dir).join("load/seconds.json").exists());
     zep.shutdown().await;
 }
+
+/// Starts `rollgate load` on a shard of the zep-direct scenario (40 req/s for 5 s, no canary).
+fn runner(zep: &str, out: &Path, shard: &str, start_at: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .args([
+            "load",
+            "--scenario",
+            "scenarios/zep-direct.toml",
+            "--rate",
+            "40",
+            "--duration",
+            "5s",
+        ])
+        .args(["--target", zep, "--shard", shard, "--start-at", start_at])
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rollgate load starts")
+}
+
+fn finish(child: std::process::Child) -> std::path::PathBuf {
+    let output = child.wait_with_output().expect("runner exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    std::path::PathBuf::from(stdout.lines().last().expect("run dir line"))
+}
+
+fn counts(manifest: &Value) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = manifest["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}.{}",
+                    r["kind"].as_str().unwrap_or(""),
+                    r["variant"].as_str().unwrap_or("")
+                ),
+                r["count"].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Two runners sharing one schedule, merged, give the counts one runner gives, and the merged
+/// histograms are the exact sum of the shards'.
+#[tokio::test]
+async fn two_shards_merged_match_one_runner() {
+    let zep = FakeZep::start(Config::default()).await.expect("fake zep");
+    let out = tempfile::tempdir().expect("temp dir");
+    let stamp = |secs: u64| {
+        humantime::format_rfc3339_millis(std::time::SystemTime::now() + Duration::from_secs(secs))
+            .to_string()
+    };
+    // The fake Zep serves from this runtime: wait for the runners off it.
+    let wait = |child| async move {
+        tokio::task::spawn_blocking(move || finish(child))
+            .await
+            .expect("join")
+    };
+    let single = wait(runner(
+        &zep.url(),
+        &out.path().join("one"),
+        "0/1",
+        &stamp(2),
+    ))
+    .await;
+    let start = stamp(3);
+    let a = runner(&zep.url(), &out.path().join("a"), "0/2", &start);
+    let b = runner(&zep.url(), &out.path().join("b"), "1/2", &start);
+    let (a, b) = (wait(a).await, wait(b).await);
+    let merged = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+        .arg("merge")
+        .arg(&a)
+        .arg(&b)
+        .arg("--out")
+        .arg(out.path().join("merged"))
+        .output()
+        .expect("merge runs");
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let merged = std::path::PathBuf::from(String::from_utf8_lossy(&merged.stdout).trim());
+
+    let one = read_json(&single.join("manifest.json"));
+    let both = read_json(&merged.join("manifest.json"));
+    assert_eq!(both["status"], "complete");
+    assert_eq!(both["shard"], "0/1");
+    assert_eq!(
+        (both["planned"].clone(), both["sent"].clone()),
+        (one["planned"].clone(), one["sent"].clone())
+    );
+    assert_eq!(one["sent"], 200);
+    assert_eq!(counts(&both), counts(&one));
+    assert_eq!(
+        counts(&one),
+        [
+            ("read.baseline".to_string(), 20),
+            ("write.baseline".to_string(), 180)
+        ]
+    );
+    for kind in ["write", "read"] {
+        for metric in ["ttfb_corrected", "total_raw"] {
+            let file = manifest::histogram_file(kind, Variant::Baseline, metric);
+            // With a mix period of 10 and 2 shards, one shard may send no reads at all.
+            let m = manifest::read_histogram(&merged.join(&file)).expect("merged");
+            let mut sum = hdrhistogram::Histogram::<u64>::new_from(&m);
+            for shard in [&a, &b] {
+                if shard.join(&file).exists() {
+                    sum.add(manifest::read_histogram(&shard.join(&file)).expect("shard"))
+                        .expect("add");
+                }
+            }
+            assert_eq!(m, sum, "{file}");
+            assert_eq!(
+                m.len(),
+                manifest::read_histogram(&single.join(&file))
+                    .expect("single")
+                    .len()
+            );
+        }
+    }
+    let rows = |dir: &Path| -> u64 {
+        read_json(&dir.join("load/seconds.json"))
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(rows(&merged), 200);
+    zep.shutdown().await;
+}
+
+/// A target failing every request trips the error guard: the run stops early, says why, and keeps
+/// what it measured.
+#[tokio::test]
+async fn the_error_guard_aborts_a_failing_run_and_records_why() {
+    let _turn = GOOSE.lock().await;
+    let zep = FakeZep::start(Config {
+        program: rollgate::fake_zep::Program::parse(
+            "[[rule]]\nroutes = [\"POST /api/v2/threads/{id}/messages\", \"GET /api/v2/threads/{id}/context\"]\nfault = { kind = \"status\", status = 503 }\n",
+            "test",
+        )
+        .expect("program"),
+        ..Config::default()
+    })
+    .await
+    .expect("fake zep");
+    let out = tempfile::tempdir().expect("temp dir");
+    let text = "[target]\nkind = \"zep\"\n[load]\nrate = 50\nduration = \"20s\"\n[conversations]\nthreads = 10\ncanary_percent = 0\n[guards]\nmax_error_ratio = 0.5\nmin_requests = 20\n";
+    let s = scenario(
+        text,
+        &Overrides {
+            target: Some(zep.url()),
+            ..Overrides::default()
+        },
+    );
+    let summary = run::run(
+        &s,
+        &RunOptions {
+            out_base: out.path().to_path_buf(),
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect("run");
+    let reason = match &summary.ending {
+        rollgate::load::pacer::Ending::Aborted(reason) => reason.clone(),
+        other => panic!("not aborted: {other:?}"),
+    };
+    assert!(
+        reason.contains("error ratio 100.0% after 20 requests"),
+        "{reason}"
+    );
+    assert!(summary.sent >= 20 && summary.sent < 200, "{}", summary.sent);
+    let m = read_json(&summary.dir.join("manifest.json"));
+    assert_eq!(m["status"], "aborted");
+    assert_eq!(m["abort_reason"], reason.as_str());
+    zep.shutdown().await;
+}
