@@ -17,3 +17,4 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod split;
+pub mod ws;

@@ -35,6 +35,21 @@ use super::recorder::{ErrorKind, Recorder, Sample};
 use super::schedule::Schedule;
 use super::split::Variant;
 
+/// One slot's request. Built and consumed once per slot, never stored, so the size difference
+/// between the variants costs nothing (boxing would add an allocation per request).
+#[allow(clippy::large_enum_variant)]
+pub enum Request {
+    /// An HTTP request, sent through the Goose user's client.
+    Http(reqwest::RequestBuilder),
+    /// A chat turn over a WebSocket: the URL and the text frame (see [`super::ws`]).
+    WebSocket {
+        /// `ws://host:port/ws/chat`.
+        url: String,
+        /// The turn, as JSON text.
+        text: String,
+    },
+}
+
 /// What each slot sends: the scenario side of the pacer.
 pub trait Plan: Send + Sync + 'static {
     /// Name of request kind `kind` (for Goose's request names and reports).
@@ -42,12 +57,7 @@ pub trait Plan: Send + Sync + 'static {
 
     /// Builds the request of `slot`, of kind `kind`, with the user's client; says which variant it
     /// goes to.
-    fn request(
-        &self,
-        slot: u64,
-        kind: usize,
-        client: &reqwest::Client,
-    ) -> (Variant, reqwest::RequestBuilder);
+    fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request);
 }
 
 /// How to run one paced attack.
@@ -78,6 +88,9 @@ pub struct ErrorGuard {
     pub max_error_ratio: f64,
     /// Requests recorded before the ratio is judged.
     pub min_requests: u64,
+    /// Stop when a request goes out this much later than its intended time: the generator has
+    /// fallen so far behind that the run no longer measures the target.
+    pub max_send_lag: Option<Duration>,
 }
 
 /// How an attack ended.
@@ -221,30 +234,14 @@ impl Pacer {
             tokio::time::sleep_until(intended.min(now + Duration::from_millis(50))).await;
         }
         let kind = self.pacing.mix.kind(slot);
-        let (variant, builder) = self.plan.request(slot, kind, &user.client);
+        let (variant, request) = self.plan.request(slot, kind, &user.client);
         let sent = Instant::now();
-        let goose_request = GooseRequest::builder()
-            .name(self.plan.kind_name(kind))
-            .set_request_builder(builder.timeout(self.pacing.timeout))
-            .build();
-        let result = user.request(goose_request).await;
-        let first_byte = Instant::now();
-        let (first_byte, error) = match result {
-            Ok(goose_response) => match goose_response.response {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.bytes().await;
-                    let error = match (status, body) {
-                        (_, Err(err)) => Some(transport_error(&err)),
-                        (500.., _) => Some(ErrorKind::Status5xx),
-                        (400..=499, _) => Some(ErrorKind::Status4xx),
-                        _ => None,
-                    };
-                    (Some(first_byte), error)
-                }
-                Err(err) => (None, Some(transport_error(&err))),
-            },
-            Err(err) => (None, Some(goose_error(&err))),
+        let (first_byte, error) = match request {
+            Request::Http(builder) => self.http(user, kind, builder).await,
+            Request::WebSocket { url, text } => {
+                let exchange = super::ws::exchange(&url, &text, self.pacing.timeout).await;
+                (exchange.first_token, exchange.error)
+            }
         };
         let done = Instant::now();
         let sample = Sample {
@@ -268,6 +265,14 @@ impl Pacer {
             .fetch_add(u64::from(error.is_some()), Ordering::Relaxed)
             + u64::from(error.is_some());
         if let Some(guard) = self.pacing.error_guard {
+            let lag = sample.sent.saturating_sub(sample.intended);
+            if let Some(bound) = guard.max_send_lag.filter(|bound| lag > *bound) {
+                self.live.abort(format!(
+                    "slot {slot} went out {:.0} ms late, more than the guard's {:.0} ms: the load generator cannot keep the schedule",
+                    lag.as_secs_f64() * 1000.0,
+                    bound.as_secs_f64() * 1000.0
+                ));
+            }
             let ratio = errors as f64 / recorded as f64;
             if recorded >= guard.min_requests && ratio > guard.max_error_ratio {
                 self.live.abort(format!(
@@ -283,6 +288,40 @@ impl Pacer {
             self.done.notify_waiters();
         }
         Ok(())
+    }
+}
+
+impl Pacer {
+    /// Sends an HTTP request through the Goose user; returns when the headers came and the failure.
+    async fn http(
+        &self,
+        user: &mut GooseUser,
+        kind: usize,
+        builder: reqwest::RequestBuilder,
+    ) -> (Option<Instant>, Option<ErrorKind>) {
+        let goose_request = GooseRequest::builder()
+            .name(self.plan.kind_name(kind))
+            .set_request_builder(builder.timeout(self.pacing.timeout))
+            .build();
+        let result = user.request(goose_request).await;
+        let first_byte = Instant::now();
+        match result {
+            Ok(goose_response) => match goose_response.response {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.bytes().await;
+                    let error = match (status, body) {
+                        (_, Err(err)) => Some(transport_error(&err)),
+                        (500.., _) => Some(ErrorKind::Status5xx),
+                        (400..=499, _) => Some(ErrorKind::Status4xx),
+                        _ => None,
+                    };
+                    (Some(first_byte), error)
+                }
+                Err(err) => (None, Some(transport_error(&err))),
+            },
+            Err(err) => (None, Some(goose_error(&err))),
+        }
     }
 }
 

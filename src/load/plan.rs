@@ -8,13 +8,14 @@
 //!
 //! Request kinds (the mix's `write` and `read`):
 //! - assistant: `write` is a chat turn of the conversation's script, `read` a turn whose answer
-//!   needs memory (a recall question); both are `POST /api/chat`;
+//!   needs memory (a recall question); both are `POST /api/chat` (or, for `assistant_ws`, a text
+//!   frame on a new `/ws/chat` connection);
 //! - Zep: `write` is `POST /api/v2/threads/{id}/messages`, `read` is
 //!   `GET /api/v2/threads/{id}/context`.
 
 use serde_json::json;
 
-use super::pacer::Plan;
+use super::pacer::{Plan, Request};
 use super::scenario::{Scenario, TargetKind};
 use super::split::{Split, Variant};
 
@@ -117,6 +118,7 @@ impl ScenarioPlan {
                 "POST /api/chat (write)".into(),
                 "POST /api/chat (read)".into(),
             ],
+            TargetKind::AssistantWs => ["WS /ws/chat (write)".into(), "WS /ws/chat (read)".into()],
             TargetKind::Zep => [
                 "POST /api/v2/threads/{id}/messages".into(),
                 "GET /api/v2/threads/{id}/context".into(),
@@ -209,32 +211,34 @@ impl Plan for ScenarioPlan {
         &self.names[kind.min(1)]
     }
 
-    fn request(
-        &self,
-        slot: u64,
-        kind: usize,
-        client: &reqwest::Client,
-    ) -> (Variant, reqwest::RequestBuilder) {
+    fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request) {
         let turn = self.turn(slot);
         let variant = self.variant(&turn.thread);
         let base = self.base(variant);
-        let builder = match self.kind {
+        let chat = || {
+            let message = if kind == 1 {
+                RECALL[(slot as usize) % RECALL.len()]
+            } else {
+                self.message(&turn)
+            };
+            json!({
+                "thread_id": turn.thread,
+                "user_id": turn.user,
+                "message": message,
+                "client_msg_id": format!("{}-m{slot}", self.tag),
+            })
+        };
+        let request = match self.kind {
             TargetKind::Assistant => {
-                let message = if kind == 1 {
-                    RECALL[(slot as usize) % RECALL.len()]
-                } else {
-                    self.message(&turn)
-                };
-                client.post(format!("{base}/api/chat")).json(&json!({
-                    "thread_id": turn.thread,
-                    "user_id": turn.user,
-                    "message": message,
-                    "client_msg_id": format!("{}-m{slot}", self.tag),
-                }))
+                Request::Http(client.post(format!("{base}/api/chat")).json(&chat()))
             }
+            TargetKind::AssistantWs => Request::WebSocket {
+                url: format!("{}/ws/chat", ws_base(base)),
+                text: chat().to_string(),
+            },
             TargetKind::Zep => {
                 let auth = format!("Api-Key {}", self.api_key);
-                if kind == 1 {
+                Request::Http(if kind == 1 {
                     client
                         .get(format!("{base}/api/v2/threads/{}/context", turn.thread))
                         .header("authorization", auth)
@@ -247,10 +251,21 @@ impl Plan for ScenarioPlan {
                             "content": self.message(&turn),
                             "metadata": { "message_id": format!("{}-m{slot}", self.tag) },
                         }] }))
-                }
+                })
             }
         };
-        (variant, builder)
+        (variant, request)
+    }
+}
+
+/// `http://host` -> `ws://host`, `https://host` -> `wss://host`.
+fn ws_base(base: &str) -> String {
+    if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_string()
     }
 }
 

@@ -188,6 +188,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary
         error_guard: Some(ErrorGuard {
             max_error_ratio: scenario.guards.max_error_ratio,
             min_requests: scenario.guards.min_requests,
+            max_send_lag: scenario.guards.abort_send_lag,
         }),
         max_slots: Some(scenario.max_requests),
     };

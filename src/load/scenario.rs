@@ -25,6 +25,8 @@ const MAX_RATE: f64 = 100_000.0;
 pub enum TargetKind {
     /// The assistant's chat API (`POST /api/chat`), such as `rollgate assistant`.
     Assistant,
+    /// The assistant's WebSocket (`/ws/chat`): time to first byte is the first token frame.
+    AssistantWs,
     /// Zep's v3 threads API under `/api/v2`, straight (message writes and context reads).
     Zep,
 }
@@ -66,6 +68,9 @@ pub struct Guards {
     /// A run whose send lag p99 is above this is marked untrustworthy.
     #[serde(with = "humantime_serde")]
     pub max_send_lag_p99: Duration,
+    /// Stop when one request goes out this much later than intended.
+    #[serde(with = "humantime_serde", default)]
+    pub abort_send_lag: Option<Duration>,
 }
 
 /// A resolved, validated scenario (also as recorded in a run's manifest, without the API key).
@@ -233,6 +238,7 @@ struct RawGuards {
     max_error_ratio: Option<Spanned<f64>>,
     min_requests: Option<u64>,
     max_send_lag_p99: Option<Spanned<String>>,
+    abort_send_lag: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,7 +352,7 @@ fn resolve(src: &Source, raw: RawScenario, over: &Overrides) -> Result<Scenario,
 
 fn default_url(kind: TargetKind) -> &'static str {
     match kind {
-        TargetKind::Assistant => "http://127.0.0.1:8700",
+        TargetKind::Assistant | TargetKind::AssistantWs => "http://127.0.0.1:8700",
         TargetKind::Zep => "http://127.0.0.1:8600",
     }
 }
@@ -527,6 +533,10 @@ fn guards(src: &Source, raw: RawGuards) -> Result<Guards, FileError> {
         max_send_lag_p99: match &raw.max_send_lag_p99 {
             Some(d) => src.duration(d, "guards.max_send_lag_p99", Duration::from_secs(3600))?,
             None => Duration::from_millis(100),
+        },
+        abort_send_lag: match &raw.abort_send_lag {
+            Some(d) => Some(src.duration(d, "guards.abort_send_lag", Duration::from_secs(3600))?),
+            None => Some(Duration::from_secs(5)),
         },
     })
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rollgate::fake_zep::journal::Query;
 use rollgate::fake_zep::{Config, FakeZep, Program, DEFAULT_API_KEY};
 use rollgate::load::mix::Mix;
-use rollgate::load::pacer::{self, Pacing, Plan};
+use rollgate::load::pacer::{self, Pacing, Plan, Request};
 use rollgate::load::schedule::Schedule;
 use rollgate::load::split::{Split, Variant};
 
@@ -28,12 +28,7 @@ impl Plan for ZepPlan {
         ][kind]
     }
 
-    fn request(
-        &self,
-        slot: u64,
-        kind: usize,
-        client: &reqwest::Client,
-    ) -> (Variant, reqwest::RequestBuilder) {
+    fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request) {
         let thread = format!("t{}", slot % THREADS);
         let variant = self.split.variant(&thread);
         let builder = if kind == 0 {
@@ -46,7 +41,7 @@ impl Plan for ZepPlan {
         };
         (
             variant,
-            builder.header("authorization", format!("Api-Key {DEFAULT_API_KEY}")),
+            Request::Http(builder.header("authorization", format!("Api-Key {DEFAULT_API_KEY}"))),
         )
     }
 }

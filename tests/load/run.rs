@@ -452,3 +452,43 @@ async fn the_error_guard_aborts_a_failing_run_and_records_why() {
     assert_eq!(m["abort_reason"], reason.as_str());
     zep.shutdown().await;
 }
+
+/// Over the WebSocket, time to first byte is the first token frame (after the model's time), and
+/// the last byte is the trace frame.
+#[tokio::test]
+async fn a_websocket_run_times_the_first_token_and_the_trace() {
+    let _turn = GOOSE.lock().await;
+    let stack = Stack::start(&StackConfig {
+        brain_latency: "fixed:30ms".parse().expect("latency"),
+        ..StackConfig::default()
+    })
+    .await
+    .expect("stack");
+    let out = tempfile::tempdir().expect("temp dir");
+    let text = "[target]\nkind = \"assistant_ws\"\n[load]\nrate = 20\nduration = \"2s\"\n[conversations]\nthreads = 8\n";
+    let s = scenario(
+        text,
+        &Overrides {
+            target: Some(stack.assistant(Variant::Baseline).url()),
+            ..Overrides::default()
+        },
+    );
+    let summary = run::run(
+        &s,
+        &RunOptions {
+            out_base: out.path().to_path_buf(),
+            ..RunOptions::default()
+        },
+    )
+    .await
+    .expect("run");
+    assert_eq!((summary.sent, summary.errors), (40, 0));
+    let m = read_json(&summary.dir.join("manifest.json"));
+    for r in m["results"].as_array().expect("results") {
+        let ttfb = r["ttfb_raw_ms"]["p50"].as_f64().expect("ttfb");
+        let total = r["total_raw_ms"]["p50"].as_f64().expect("total");
+        assert!(ttfb >= 30.0, "first token before the model's 30 ms: {r}");
+        assert!(total >= ttfb, "{r}");
+    }
+    stack.shutdown().await;
+}
