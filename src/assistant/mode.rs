@@ -31,8 +31,10 @@ pub enum Mode {
     /// No Zep calls.
     Off,
     /// Every message is written; context is never read.
+    #[value(alias = "write_only")]
     WriteOnly,
     /// Messages are written and context is read before answering.
+    #[value(alias = "read_write")]
     ReadWrite,
 }
 

@@ -1,8 +1,10 @@
 //! What each slot of a scenario sends: thread, turn, message, and the target it goes to.
 //!
-//! Slot *i* talks on thread `i mod threads`, so a thread's turns are `threads / rate` seconds
-//! apart, like a person typing; after `turns` turns its conversation ends and the thread id moves
-//! on to a new conversation. Every thread id is split between baseline and canary by a stable
+//! Slots come in rounds of `threads`: each round gives every thread one turn, in an order rotated
+//! by a seeded offset per round, so a thread's turns are about `threads / rate` seconds apart, like
+//! a person typing, and the kind a slot sends (fixed by its number) is not tied to a thread (every
+//! thread gets its share of reads). After `turns` rounds a thread's conversation ends and its id
+//! moves on to a new conversation. Every thread id is split between baseline and canary by a stable
 //! hash, so a conversation stays on one side. Everything is a pure function of the slot, the
 //! scenario and the run tag, so shards on several machines agree on every request.
 //!
@@ -86,6 +88,7 @@ pub struct ScenarioPlan {
     scripts: Vec<Vec<String>>,
     tag: String,
     names: [String; 2],
+    seed: u64,
 }
 
 /// One slot's conversation coordinates.
@@ -139,13 +142,15 @@ impl ScenarioPlan {
             scripts,
             tag: tag.to_string(),
             names,
+            seed: scenario.seed,
         }
     }
 
     /// Thread, user and turn of a slot.
     pub fn turn(&self, slot: u64) -> Turn {
-        let lane = slot % self.threads;
         let round = slot / self.threads;
+        let rotation = super::mix::splitmix64(round ^ self.seed.rotate_left(32)) % self.threads;
+        let lane = (slot % self.threads + rotation) % self.threads;
         let conversation = round / self.turns;
         let thread = format!("{}-t{lane}-c{conversation}", self.tag);
         let script =
@@ -176,16 +181,12 @@ impl ScenarioPlan {
     /// Every thread of the run that slots `0..total` use, with its user (Zep targets need them
     /// created before messages are added).
     pub fn threads_of(&self, total: u64) -> Vec<Turn> {
-        let conversations = total.div_ceil(self.threads * self.turns).max(1);
+        // A conversation's thread first appears in the first round of the conversation.
         let mut out = Vec::new();
-        for conversation in 0..conversations {
-            for lane in 0..self.threads {
-                let slot = conversation * self.threads * self.turns + lane;
-                if slot >= total {
-                    return out;
-                }
-                out.push(self.turn(slot));
-            }
+        let mut start = 0;
+        while start < total {
+            out.extend((start..(start + self.threads).min(total)).map(|slot| self.turn(slot)));
+            start += self.threads * self.turns;
         }
         out
     }
@@ -292,11 +293,34 @@ mod tests {
                 (t.thread, t.turn)
             })
             .collect();
-        assert_eq!(turns[0], ("run1-t0-c0".into(), 0));
-        assert_eq!(turns[4], ("run1-t0-c0".into(), 1));
-        assert_eq!(turns[8], ("run1-t0-c0".into(), 2));
-        assert_eq!(turns[12], ("run1-t0-c1".into(), 0));
+        // Every round of 4 slots gives each of the 4 threads one turn.
+        for round in turns.chunks(4).take(3) {
+            let mut threads: Vec<&str> = round.iter().map(|(t, _)| t.as_str()).collect();
+            threads.sort_unstable();
+            assert_eq!(
+                threads,
+                ["run1-t0-c0", "run1-t1-c0", "run1-t2-c0", "run1-t3-c0"]
+            );
+        }
+        assert_eq!(turns[0].1, 0);
+        assert_eq!(turns[4].1, 1);
+        assert_eq!(turns[8].1, 2);
+        assert!(turns[12].0.ends_with("-c1"), "{turns:?}");
+        assert_eq!(turns[12].1, 0);
         assert_eq!(p.threads_of(13).len(), 5);
+    }
+
+    #[test]
+    fn reads_are_spread_over_every_thread() {
+        let p = plan("");
+        let mix = crate::load::mix::Mix::new(&[9, 1], 1).expect("mix");
+        let mut read_threads = std::collections::HashSet::new();
+        for slot in 0..4 * 3 * 10 {
+            if mix.kind(slot) == 1 {
+                read_threads.insert(p.turn(slot).thread.split("-c").next().map(str::to_string));
+            }
+        }
+        assert_eq!(read_threads.len(), 4, "{read_threads:?}");
     }
 
     #[test]

@@ -99,6 +99,12 @@ async fn a_run_against_baseline_and_canary_writes_a_complete_run_directory() {
         .map(|r| r["count"].as_u64().expect("count"))
         .sum();
     assert_eq!(reads, 20);
+    assert!(
+        results
+            .iter()
+            .any(|r| r["kind"] == "read" && r["variant"] == "canary"),
+        "reads reach the canary's threads too: {results:?}"
+    );
     for r in results {
         let p95 = r["ttfb_corrected_ms"]["p95"].as_f64().expect("p95");
         assert!(p95 > 0.0 && p95 < 5000.0, "{r}");
