@@ -333,6 +333,10 @@ Examples:
   # The seed's load target (100 req/s, 10% reads, 10 minutes) against an assistant on 8700:
   rollgate load --scenario scenarios/seed-load.toml
 
+  # 40 s against an embedded fake Zep + baseline + canary, the canary 250 ms slower:
+  rollgate load --scenario scenarios/seed-load-short.toml --embedded \\
+      --regression fixtures/regressions/ttfb-plus-250ms.toml
+
   # A baseline and a canary (10% of threads), 20 s at 50 req/s:
   rollgate load --scenario scenarios/seed-load-short.toml --target http://127.0.0.1:8700 \\
       --canary-target http://127.0.0.1:8701 --rate 50 --duration 20s
@@ -382,6 +386,13 @@ pub struct LoadArgs {
     /// When slot 0 is due (RFC 3339); every shard of one run must be given the same time.
     #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
     pub start_at: Option<std::time::SystemTime>,
+    /// Run against an embedded system in this process: a fake Zep, a baseline assistant
+    /// (write_only) and a canary assistant (read_write), all on 127.0.0.1.
+    #[arg(long, conflicts_with_all = ["target", "canary_target"])]
+    pub embedded: bool,
+    /// With --embedded: a regression file that makes the canary worse (see fixtures/regressions/).
+    #[arg(long, value_name = "FILE", requires = "embedded")]
+    pub regression: Option<PathBuf>,
 }
 
 const MERGE_EXAMPLES: &str = "\

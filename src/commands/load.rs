@@ -2,31 +2,68 @@
 //! the run directory is and how the run went.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 
+use crate::assistant::regression::Regression;
 use crate::cli::LoadArgs;
 use crate::load::pacer::Ending;
 use crate::load::run::{self, RunOptions};
 use crate::load::scenario::{Overrides, Scenario};
+use crate::stack::{Stack, StackConfig};
+use crate::variant::Variant;
 
 use super::Outcome;
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
+    let stack = match args.embedded {
+        true => Some(embedded(args.regression.as_deref()).await?),
+        false => None,
+    };
+    let url = |variant| stack.as_ref().map(|s: &Stack| s.assistant(variant).url());
     let overrides = Overrides {
         rate: args.rate,
         duration: args.duration,
-        target: args.target,
-        canary_target: args.canary_target,
-        api_key: args.zep_key,
+        target: url(Variant::Baseline).or(args.target.clone()),
+        canary_target: url(Variant::Canary).or(args.canary_target.clone()),
+        api_key: args.zep_key.clone(),
     };
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let result = load(&args, &overrides).await;
+    if let Some(stack) = stack {
+        stack.shutdown().await;
+    }
+    result
+}
+
+/// Starts the embedded system under test.
+async fn embedded(regression: Option<&Path>) -> anyhow::Result<Stack> {
+    let canary_regression = match regression {
+        Some(path) => Regression::load(path)?,
+        None => Regression::default(),
+    };
+    let stack = Stack::start(&StackConfig {
+        canary_regression,
+        ..StackConfig::default()
+    })
+    .await?;
+    eprintln!(
+        "embedded: fake Zep {}, baseline {} (write_only), canary {} (read_write)",
+        stack.zep().url(),
+        stack.assistant(Variant::Baseline).url(),
+        stack.assistant(Variant::Canary).url()
+    );
+    Ok(stack)
+}
+
+async fn load(args: &LoadArgs, overrides: &Overrides) -> anyhow::Result<Outcome> {
+    let scenario = Scenario::load(&args.scenario, overrides)?;
     let shard = match &args.shard {
         Some(text) => parse_shard(text)?,
         None => (0, 1),
     };
     let options = RunOptions {
-        out_base: args.out,
+        out_base: args.out.clone(),
         allow_remote: args.allow_remote,
         shard,
         start_at: args.start_at,
