@@ -37,6 +37,9 @@ pub enum Command {
     /// Merge the run directories of the N shards of one load run into one run directory.
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
+    /// Judge canary against baseline with the rollout plan's gates: PROMOTE, HOLD, DOWNGRADE or ROLLBACK.
+    #[command(after_help = ANALYZE_EXAMPLES)]
+    Analyze(AnalyzeArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -412,4 +415,44 @@ pub struct MergeArgs {
     /// Where the merged run directory goes.
     #[arg(long, value_name = "DIR", default_value = "reports/runs")]
     pub out: PathBuf,
+}
+
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  # Judge a load run (its scraped metrics) for the canary phase with the seed's plan:
+  rollgate analyze --phase canary --source run:reports/runs/20261205T140000Z-seed-load
+
+  # A 40 s run judged with the plan's windows compressed 1:60 (10m -> 10s):
+  rollgate analyze --phase canary --source run:DIR --time-scale 0.0167
+
+  # The last hour of a real Prometheus, canary pods labelled deployment=\"assistant-canary\":
+  rollgate analyze --phase canary --gates rollgate.toml --source prometheus:http://127.0.0.1:9090 --range 1h
+
+Exit status (the verdict): 0 PROMOTE, 1 HOLD, 2 ERROR (bad gate file, unreachable source, a
+query that cannot be evaluated), 3 DOWNGRADE, 4 ROLLBACK. No data is never a PROMOTE.";
+
+/// `rollgate analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The phase whose gates apply.
+    #[arg(long, value_enum)]
+    pub phase: crate::analysis::gates::Phase,
+    /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// Where the series come from: run:DIR, fixture:PATH or prometheus:URL.
+    #[arg(long, value_name = "KIND:WHERE", value_parser = clap::value_parser!(crate::prom::source::SourceSpec))]
+    pub source: crate::prom::source::SourceSpec,
+    /// Multiplies every window, step, minimum duration and query range (a compressed run).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// For a Prometheus source: how far back from now to analyse.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1h")]
+    pub range: Duration,
+    /// Where verdict.json goes. Default: the run directory for run:DIR, else reports/runs/<time>-analyze.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print verdict.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }

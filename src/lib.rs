@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod assistant;
 pub mod cli;
 pub mod commands;

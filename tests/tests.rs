@@ -1,5 +1,6 @@
 //! rollgate's integration tests: one binary, one module per capability. Servers bind 127.0.0.1:0.
 
+mod analysis;
 mod assistant;
 mod fake_zep;
 mod load;

@@ -1,5 +1,6 @@
 //! One file per subcommand: glue between the parsed command line and the library.
 
+mod analyze;
 mod assistant;
 mod fake_zep;
 mod load;
@@ -15,6 +16,8 @@ pub enum Outcome {
     Success,
     /// The job ran and its result is bad (a failed check or gate).
     Failed,
+    /// The job ran and its outcome has its own documented exit code (a verdict).
+    Code(u8),
 }
 
 impl Outcome {
@@ -23,6 +26,7 @@ impl Outcome {
         match self {
             Outcome::Success => crate::EXIT_OK,
             Outcome::Failed => crate::EXIT_FAILED,
+            Outcome::Code(code) => code,
         }
     }
 }
@@ -35,5 +39,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Query(args) => query::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Merge(args) => merge::run(args),
+        Command::Analyze(args) => analyze::run(args).await,
     }
 }

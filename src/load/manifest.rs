@@ -577,3 +577,24 @@ pub fn read_recorder(
     let saturated = manifest["saturated"].as_u64().unwrap_or(0);
     Ok(Recorder::from_parts(series, seconds, send_lag, saturated))
 }
+
+/// The span a load run's schedule covered, `(start_ms, end_ms)` since the epoch, from its
+/// manifest: from slot 0 to the end of the schedule (or of the run, when it stopped early).
+/// `None` when the directory has no readable load manifest.
+pub fn schedule_span(dir: &Path) -> Option<(i64, i64)> {
+    let text = std::fs::read_to_string(dir.join(run_dir::MANIFEST)).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let started = humantime::parse_rfc3339(manifest["started_at"].as_str()?).ok()?;
+    let start = started
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as i64;
+    let seconds = manifest["config"]["stages"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| humantime::parse_duration(s["duration"].as_str()?).ok())
+        .map(|d| d.as_secs_f64())
+        .sum::<f64>()
+        .min(manifest["duration_s"].as_f64()?);
+    Some((start, start + (seconds * 1000.0) as i64))
+}

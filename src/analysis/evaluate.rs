@@ -1,0 +1,383 @@
+//! Judging one check over time: its query is evaluated for each side at every step of the
+//! analysed span, the sides are compared point by point, and a breach needs every evaluation in
+//! the trailing window to breach. No data is never a pass: a check without data, without enough
+//! of it for its window or minimum duration, or on a side with too little traffic is
+//! inconclusive, which holds the rollout.
+//!
+//! For: one check's outcome with its evidence. Not for: combining outcomes (see
+//! [`super::verdict`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use promql_parser::label::MatchOp;
+use serde::Serialize;
+
+use super::gates::{Action, Check, Compare, Gates};
+use super::select;
+use crate::prom::source::Source;
+
+/// The span analysed and how time is scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    /// First evaluation, ms since the epoch.
+    pub start_ms: i64,
+    /// Last evaluation.
+    pub end_ms: i64,
+    /// Multiplies every window, step, minimum duration and range in queries (1.0: as written);
+    /// a compressed run (the gate's short profile) is judged with a small scale.
+    pub time_scale: f64,
+}
+
+impl Span {
+    fn scaled_ms(&self, d: Duration) -> i64 {
+        (d.as_secs_f64() * self.time_scale * 1000.0).round() as i64
+    }
+}
+
+/// How a check turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Evaluated on enough data, never breached.
+    Pass,
+    /// Breached for its whole window at least once.
+    Breach,
+    /// Not enough data to say.
+    Inconclusive,
+    /// The query could not be evaluated.
+    Error,
+}
+
+/// One check's result, with everything a reviewer needs to see why.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// What a breach leads to.
+    pub action: Action,
+    /// The query as written.
+    pub query: String,
+    /// The queries as run, per side.
+    pub resolved: BTreeMap<&'static str, String>,
+    /// The comparison, in words.
+    pub comparison: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// The value's unit.
+    pub unit: String,
+    /// The window, scaled, as text.
+    pub window: String,
+    /// The step, scaled, as text.
+    pub step: String,
+    /// Evaluations with a value.
+    pub evaluations: usize,
+    /// Baseline values over time `(ms, value)` (empty when the comparison does not use it).
+    pub baseline_series: Vec<(i64, f64)>,
+    /// Canary values over time.
+    pub canary_series: Vec<(i64, f64)>,
+    /// The compared value at the last evaluation with data.
+    pub value: Option<f64>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// What this check decided and why, in one sentence.
+    pub decision: String,
+    /// Spans `(from_ms, to_ms)` in which the check was in breach for its whole window.
+    pub breaches: Vec<(i64, i64)>,
+    /// Annotations from evaluation (bucket resolution, monotonicity fixes...).
+    pub warnings: Vec<String>,
+}
+
+/// Requests each side had in the span (`None` when the query had no data).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Traffic {
+    /// Baseline requests.
+    pub baseline: Option<f64>,
+    /// Canary requests.
+    pub canary: Option<f64>,
+}
+
+/// Counts each side's requests in the span with the gate file's `[data] requests` counter.
+pub async fn traffic(gates: &Gates, source: &Source, span: &Span) -> Traffic {
+    let side = |value: &str| {
+        select::for_side(
+            &gates.sufficiency.requests,
+            &gates.sides.label,
+            MatchOp::Equal,
+            value,
+            1.0,
+        )
+    };
+    let mut out = [None, None];
+    for (slot, value) in [(0, &gates.sides.baseline), (1, &gates.sides.canary)] {
+        let Ok(query) = side(value) else { continue };
+        let at = |t| {
+            let query = query.clone();
+            async move {
+                let evaluated = source.instant(&query, t).await.ok()?;
+                match evaluated.value {
+                    crate::prom::eval::Value::Vector(v) => {
+                        let sum: f64 = v.iter().map(|s| s.value).filter(|v| v.is_finite()).sum();
+                        (!v.is_empty()).then_some(sum)
+                    }
+                    crate::prom::eval::Value::Scalar(s) => Some(s),
+                    crate::prom::eval::Value::Matrix(_) => None,
+                }
+            }
+        };
+        let end = at(span.end_ms).await;
+        let start = at(span.start_ms).await.unwrap_or(0.0);
+        out[slot] = end.map(|e| (e - start).max(0.0));
+    }
+    Traffic {
+        baseline: out[0],
+        canary: out[1],
+    }
+}
+
+/// Evaluates one check on `source` over `span`; `traffic_note` is set when a side had too few
+/// requests, which turns a pass into inconclusive.
+pub async fn check(
+    gates: &Gates,
+    check: &Check,
+    source: &Source,
+    span: &Span,
+    traffic_note: Option<&str>,
+) -> CheckResult {
+    let window_ms = span.scaled_ms(check.window);
+    let step_ms = span.scaled_ms(check.step).max(1000);
+    let min_ms = span.scaled_ms(check.min_duration);
+    let uses_baseline = matches!(check.compare, Compare::DeltaAbove | Compare::RatioAbove);
+    let mut result = CheckResult {
+        name: check.name.clone(),
+        action: check.action,
+        query: check.query.clone(),
+        resolved: BTreeMap::new(),
+        comparison: comparison(check),
+        threshold: check.threshold,
+        unit: check.unit.clone(),
+        window: humantime::format_duration(Duration::from_millis(window_ms.max(0) as u64))
+            .to_string(),
+        step: humantime::format_duration(Duration::from_millis(step_ms as u64)).to_string(),
+        evaluations: 0,
+        baseline_series: Vec::new(),
+        canary_series: Vec::new(),
+        value: None,
+        outcome: Outcome::Error,
+        decision: String::new(),
+        breaches: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut sides = vec![("canary", &gates.sides.canary)];
+    if uses_baseline {
+        sides.push(("baseline", &gates.sides.baseline));
+    }
+    let mut series: BTreeMap<&'static str, BTreeMap<i64, f64>> = BTreeMap::new();
+    for (name, value) in sides {
+        let query = match select::for_side(
+            &check.query,
+            &gates.sides.label,
+            MatchOp::Equal,
+            value,
+            span.time_scale,
+        ) {
+            Ok(q) => q,
+            Err(e) => {
+                result.decision = format!("the query does not parse: {e}");
+                return result;
+            }
+        };
+        result.resolved.insert(name, query.clone());
+        match source
+            .range(&query, span.start_ms, span.end_ms, step_ms)
+            .await
+        {
+            Ok(evaluated) => {
+                result
+                    .warnings
+                    .extend(evaluated.warnings.iter().map(|w| w.message.clone()));
+                series.insert(name, worst(&evaluated.value, check.compare));
+            }
+            Err(e) => {
+                result.decision = format!("the {name} query failed: {e}");
+                return result;
+            }
+        }
+    }
+    let canary = series.remove("canary").unwrap_or_default();
+    let baseline = series.remove("baseline").unwrap_or_default();
+    result.canary_series = canary.iter().map(|(t, v)| (*t, *v)).collect();
+    result.baseline_series = baseline.iter().map(|(t, v)| (*t, *v)).collect();
+
+    // The compared value and whether it breaches, at every step of the span.
+    let mut points: Vec<(i64, Option<(f64, bool)>)> = Vec::new();
+    let mut t = span.start_ms;
+    while t <= span.end_ms {
+        points.push((
+            t,
+            compare(check, canary.get(&t).copied(), baseline.get(&t).copied()),
+        ));
+        t += step_ms;
+    }
+    result.evaluations = points.iter().filter(|(_, p)| p.is_some()).count();
+    result.value = points.iter().rev().find_map(|(_, p)| p.map(|(v, _)| v));
+
+    // Windowed breaches: every evaluation in (t - window, t] has data and breaches, and the
+    // window lies inside the span.
+    let in_breach = |i: usize| -> bool {
+        let (t, _) = points[i];
+        if t - window_ms < span.start_ms {
+            return false;
+        }
+        points[..=i]
+            .iter()
+            .rev()
+            .take_while(|(u, _)| *u > t - window_ms || (window_ms == 0 && *u == t))
+            .all(|(_, p)| matches!(p, Some((_, true))))
+    };
+    let mut run: Option<(i64, i64)> = None;
+    for (i, &(t, _)) in points.iter().enumerate() {
+        if in_breach(i) {
+            run = Some(match run {
+                Some((from, _)) => (from, t),
+                // From the first evaluation of the window that completed the breach.
+                None => ((t - window_ms + step_ms).min(t).max(span.start_ms), t),
+            });
+        } else if let Some(done) = run.take() {
+            result.breaches.push(done);
+        }
+    }
+    result.breaches.extend(run);
+
+    let with_data: Vec<i64> = points
+        .iter()
+        .filter(|(_, p)| p.is_some())
+        .map(|(t, _)| *t)
+        .collect();
+    let covered = match (with_data.first(), with_data.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0,
+    };
+    let fmt_ms = |ms: i64| {
+        humantime::format_duration(Duration::from_secs((ms.max(0) / 1000) as u64)).to_string()
+    };
+    (result.outcome, result.decision) = if let Some((from, to)) = result.breaches.first() {
+        (
+            Outcome::Breach,
+            format!(
+                "{} breached ({}) from {} to {} of the span: {}",
+                check.name,
+                result.comparison,
+                fmt_ms(from - span.start_ms),
+                fmt_ms(to - span.start_ms),
+                action_words(check.action)
+            ),
+        )
+    } else if with_data.is_empty() {
+        (
+            Outcome::Inconclusive,
+            format!(
+                "no data for {}",
+                result
+                    .resolved
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        )
+    } else if covered < min_ms {
+        (
+            Outcome::Inconclusive,
+            format!(
+                "holds so far, but needs {} of data and has {}: {} more",
+                fmt_ms(min_ms),
+                fmt_ms(covered),
+                fmt_ms(min_ms - covered)
+            ),
+        )
+    } else if window_ms > 0 && covered < window_ms {
+        (
+            Outcome::Inconclusive,
+            format!(
+                "its {} window is longer than the {} of data: cannot rule a breach out",
+                fmt_ms(window_ms),
+                fmt_ms(covered)
+            ),
+        )
+    } else if points.last().is_some_and(|(_, p)| p.is_none()) {
+        (
+            Outcome::Inconclusive,
+            "no data at the end of the span (a scrape gap or no traffic)".into(),
+        )
+    } else if let Some(note) = traffic_note {
+        (Outcome::Inconclusive, format!("insufficient data: {note}"))
+    } else {
+        (
+            Outcome::Pass,
+            format!(
+                "never breached ({}) in {} evaluations",
+                result.comparison, result.evaluations
+            ),
+        )
+    };
+    result
+}
+
+fn action_words(action: Action) -> &'static str {
+    match action {
+        Action::Rollback => "roll back",
+        Action::Downgrade => "downgrade to write-only",
+        Action::Hold => "hold the rollout",
+    }
+}
+
+fn comparison(check: &Check) -> String {
+    let t = check.threshold;
+    match check.compare {
+        Compare::Above => format!("canary > {t}"),
+        Compare::Below => format!("canary < {t}"),
+        Compare::DeltaAbove => format!("canary - baseline > {t}"),
+        Compare::RatioAbove => format!("canary / max(baseline, {}) > {t}", check.floor),
+    }
+}
+
+/// Per timestamp, the worst value over the result's series (highest, or lowest for `below`);
+/// NaN and infinite values are no data.
+fn worst(series: &[crate::prom::eval::RangeSeries], compare: Compare) -> BTreeMap<i64, f64> {
+    let mut out: BTreeMap<i64, f64> = BTreeMap::new();
+    for s in series {
+        for &(t, v) in &s.points {
+            if !v.is_finite() {
+                continue;
+            }
+            out.entry(t)
+                .and_modify(|w| {
+                    *w = match compare {
+                        Compare::Below => w.min(v),
+                        _ => w.max(v),
+                    }
+                })
+                .or_insert(v);
+        }
+    }
+    out
+}
+
+/// The compared value and whether it breaches; `None` when a needed side has no data.
+fn compare(check: &Check, canary: Option<f64>, baseline: Option<f64>) -> Option<(f64, bool)> {
+    let c = canary?;
+    let t = check.threshold;
+    Some(match check.compare {
+        Compare::Above => (c, c > t),
+        Compare::Below => (c, c < t),
+        Compare::DeltaAbove => {
+            let d = c - baseline?;
+            (d, d > t)
+        }
+        Compare::RatioAbove => {
+            let r = c / baseline?.max(check.floor).max(f64::MIN_POSITIVE);
+            (r, r > t && c > check.floor)
+        }
+    })
+}

@@ -1,0 +1,154 @@
+//! `rollgate analyze`: load the gates and the source, judge the phase, print the verdict table
+//! (or JSON), write `verdict.json`, exit with the verdict's code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use crate::analysis::evaluate::{Outcome as CheckOutcome, Span};
+use crate::analysis::gates::Gates;
+use crate::analysis::verdict::{self, Decision, Verdict};
+use crate::cli::AnalyzeArgs;
+use crate::prom::api_client::{ApiClient, ApiConfig};
+use crate::prom::eval::Semantics;
+use crate::prom::scrape::now_ms;
+use crate::prom::source::{Source, SourceSpec};
+use crate::prom::store::Store;
+use crate::run_dir::{self, RunDir};
+
+use super::Outcome;
+
+pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0 && args.time_scale <= 10.0) {
+        bail!(
+            "--time-scale {} must be above 0 and at most 10",
+            args.time_scale
+        );
+    }
+    let gates = match &args.gates {
+        Some(path) => Gates::load(path)?,
+        None => Gates::seed()?,
+    };
+    let local = |store: Store| Source::Local {
+        store,
+        semantics: Semantics::Prometheus3,
+    };
+    let source = match &args.source {
+        SourceSpec::Run(dir) => local(
+            Store::read_run_dir(dir)
+                .with_context(|| format!("cannot read the scraped metrics of run directory {}", dir.display()))?,
+        ),
+        SourceSpec::Fixture(path) => {
+            let mut store = Store::new();
+            store
+                .load_fixtures(path)
+                .with_context(|| format!("cannot load fixture {}", path.display()))?;
+            local(store)
+        }
+        SourceSpec::Prometheus(url) => Source::Remote(ApiClient::new(ApiConfig::new(url))?),
+        SourceSpec::Scrape(url) => bail!(
+            "--source scrape:{url} is not supported by analyze yet: run `rollgate load` with [scrape] and analyse its run directory"
+        ),
+    };
+    let span = match &source {
+        Source::Local { store, .. } => match (store.min_timestamp(), store.max_timestamp()) {
+            (Some(start), Some(end)) => {
+                // A load run is judged while its load ran, not on the idle scrapes after it.
+                let (start, end) = match &args.source {
+                    SourceSpec::Run(dir) => crate::load::manifest::schedule_span(dir)
+                        .map_or((start, end), |(s, e)| (s.max(start), e.min(end))),
+                    _ => (start, end),
+                };
+                Span {
+                    start_ms: start,
+                    end_ms: end.max(start),
+                    time_scale: args.time_scale,
+                }
+            }
+            _ => bail!("the source holds no samples at all: nothing to judge"),
+        },
+        Source::Remote(_) => {
+            let end = now_ms();
+            Span {
+                start_ms: end - args.range.as_millis() as i64,
+                end_ms: end,
+                time_scale: args.time_scale,
+            }
+        }
+    };
+    let verdict = verdict::analyze(&gates, args.phase, &source, &span).await;
+    let out = match (&args.out, &args.source) {
+        (Some(dir), _) => RunDir::at(dir.clone())?,
+        (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,
+        (None, _) => RunDir::create_new(&PathBuf::from("reports/runs"), "analyze")?,
+    };
+    let path = out.write_json(run_dir::VERDICT, &verdict)?;
+    if args.json {
+        let text = format!("{}\n", serde_json::to_string_pretty(&verdict)?);
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+    } else {
+        let table = table(&verdict, std::io::stdout().is_terminal());
+        // A closed pipe (`| head`) is not an error worth more than the verdict's exit code.
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes());
+        eprintln!("verdict written to {}", path.display());
+    }
+    Ok(Outcome::Code(verdict.verdict.exit_code()))
+}
+
+fn table(v: &Verdict, colour: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let paint = |text: &str, code: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let banner = match v.verdict {
+        Decision::Promote => paint("PROMOTE", "1;32"),
+        Decision::Hold => paint("HOLD", "1;33"),
+        Decision::Downgrade => paint("DOWNGRADE", "1;35"),
+        Decision::Rollback => paint("ROLLBACK", "1;31"),
+        Decision::Error => paint("ERROR", "1;31"),
+    };
+    let _ = writeln!(out, "{banner} ({} phase): {}", v.phase.as_str(), v.reason);
+    let _ = writeln!(
+        out,
+        "{:<46} {:<9} {:<12} {:>12} {:>8} {:>6}  decision",
+        "check", "action", "outcome", "value", "window", "evals"
+    );
+    for c in &v.checks {
+        let outcome = match c.outcome {
+            CheckOutcome::Pass => paint("pass", "32"),
+            CheckOutcome::Breach => paint("BREACH", "31"),
+            CheckOutcome::Inconclusive => paint("inconclusive", "33"),
+            CheckOutcome::Error => paint("ERROR", "31"),
+        };
+        let pad = if colour { 21 } else { 12 };
+        let _ = writeln!(
+            out,
+            "{:<46} {:<9} {:<pad$} {:>12} {:>8} {:>6}  {}",
+            truncate(&c.name, 46),
+            format!("{:?}", c.action).to_lowercase(),
+            outcome,
+            c.value.map_or("-".into(), |x| format!("{x:.4}")),
+            c.window,
+            c.evaluations,
+            c.decision
+        );
+    }
+    for w in &v.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+fn truncate(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(n - 1).collect::<String>())
+    }
+}
