@@ -31,6 +31,8 @@ pub enum Command {
     /// Run the reference assistant: a chat service with the seed's Zep memory layer and metrics.
     #[command(after_help = ASSISTANT_EXAMPLES)]
     Assistant(Box<AssistantArgs>),
+    /// Write the reviewer's report (report.html, summary.md, junit.xml) from a run directory.
+    Report(ReportArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -320,4 +322,11 @@ pub struct FakeZepArgs {
     /// Seed for fault programs that do not set their own (random rates, latency, garbage bytes).
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// `rollgate report RUN_DIR`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory to write `report.html`, `summary.md` and `junit.xml` into.
+    pub run_dir: std::path::PathBuf,
 }

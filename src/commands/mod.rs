@@ -3,6 +3,7 @@
 mod assistant;
 mod fake_zep;
 mod query;
+mod report;
 
 use crate::cli::{Cli, Command};
 
@@ -31,5 +32,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::FakeZep(args) => fake_zep::run(args).await,
         Command::Assistant(args) => assistant::run(*args).await,
         Command::Query(args) => query::run(args).await,
+        Command::Report(args) => report::run(args),
     }
 }
