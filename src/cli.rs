@@ -40,6 +40,8 @@ pub enum Command {
     /// Judge canary against baseline with the rollout plan's gates: PROMOTE, HOLD, DOWNGRADE or ROLLBACK.
     #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(AnalyzeArgs),
+    /// Write the reviewer's report (report.html, summary.md, junit.xml) from a run directory.
+    Report(ReportArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -455,4 +457,11 @@ pub struct AnalyzeArgs {
     /// Print verdict.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `rollgate report RUN_DIR`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory to write `report.html`, `summary.md` and `junit.xml` into.
+    pub run_dir: std::path::PathBuf,
 }

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod net;
 pub mod pii;
 pub mod prom;
+pub mod report;
 pub mod run_dir;
 pub mod stack;
 pub mod variant;

@@ -5,4 +5,5 @@ mod assistant;
 mod fake_zep;
 mod load;
 mod prom;
+mod report;
 mod stack;

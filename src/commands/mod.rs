@@ -6,6 +6,7 @@ mod fake_zep;
 mod load;
 mod merge;
 mod query;
+mod report;
 
 use crate::cli::{Cli, Command};
 
@@ -40,5 +41,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Load(args) => load::run(args).await,
         Command::Merge(args) => merge::run(args),
         Command::Analyze(args) => analyze::run(args).await,
+        Command::Report(args) => report::run(args),
     }
 }
