@@ -18,6 +18,7 @@ pub mod net;
 pub mod pii;
 pub mod prom;
 pub mod run_dir;
+pub mod smoke;
 pub mod stack;
 pub mod variant;
 

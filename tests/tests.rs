@@ -4,4 +4,5 @@ mod assistant;
 mod fake_zep;
 mod load;
 mod prom;
+mod smoke;
 mod stack;
