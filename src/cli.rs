@@ -33,8 +33,6 @@ pub enum Command {
     /// Run the reference assistant: a chat service with the seed's Zep memory layer and metrics.
     #[command(after_help = ASSISTANT_EXAMPLES)]
     Assistant(Box<AssistantArgs>),
-    /// Run the seed's smoke checklist (every box of a phase) against the embedded stack or a target.
-    Smoke(SmokeArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -346,32 +344,6 @@ pub struct SmokeArgs {
     pub scenarios: std::path::PathBuf,
     /// The run directory (default: a new one under reports/runs/).
     #[arg(long, value_name = "DIR")]
-    pub out: Option<std::path::PathBuf>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Options of `rollgate smoke`.
-#[derive(Debug, Args)]
-pub struct SmokeArgs {
-    /// Which checklist: `write-only` (Phase 1) or `read-write` (Phase 2).
-    #[arg(long)]
-    pub phase: String,
-    /// An external assistant's base URL (default: an embedded fake Zep + reference assistant).
-    #[arg(long)]
-    pub target: Option<String>,
-    /// The admin base URL of a fake Zep the target uses (enables fault-injection checks).
-    #[arg(long)]
-    pub zep_admin: Option<String>,
-    /// Run only the checks whose name contains this text.
-    #[arg(long)]
-    pub only: Option<String>,
-    /// The smoke files' directory.
-    #[arg(long, default_value = "scenarios/smoke")]
-    pub scenarios: std::path::PathBuf,
-    /// The run directory (default: a new one under `reports/runs/`).
-    #[arg(long)]
     pub out: Option<std::path::PathBuf>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]

@@ -4,7 +4,6 @@ mod assistant;
 mod fake_zep;
 mod query;
 mod smoke;
-mod smoke;
 
 use crate::cli::{Cli, Command};
 
@@ -33,7 +32,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::FakeZep(args) => fake_zep::run(args).await,
         Command::Assistant(args) => assistant::run(*args).await,
         Command::Query(args) => query::run(args).await,
-        Command::Smoke(args) => smoke::run(args).await,
         Command::Smoke(args) => smoke::run(args).await,
     }
 }
