@@ -28,6 +28,8 @@ pub enum Command {
     /// Evaluate a PromQL query on scraped targets, a saved run, or a real Prometheus.
     #[command(after_help = QUERY_EXAMPLES)]
     Query(QueryArgs),
+    /// Run the seed's smoke checklist (Phase 1 write-only or Phase 2 read-write) as checks.
+    Smoke(SmokeArgs),
     /// Run the reference assistant: a chat service with the seed's Zep memory layer and metrics.
     #[command(after_help = ASSISTANT_EXAMPLES)]
     Assistant(Box<AssistantArgs>),
@@ -464,4 +466,30 @@ pub struct AnalyzeArgs {
 pub struct ReportArgs {
     /// The run directory to write `report.html`, `summary.md` and `junit.xml` into.
     pub run_dir: std::path::PathBuf,
+}
+
+/// Options of `rollgate smoke`.
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// Which checklist: write-only (Phase 1) or read-write (Phase 2).
+    #[arg(long, value_parser = ["write-only", "read-write"])]
+    pub phase: String,
+    /// An external assistant's base URL; default: an embedded fake Zep + reference assistant.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// The base URL of a fake Zep the external target uses (enables fault-injection checks).
+    #[arg(long, value_name = "URL")]
+    pub zep_admin: Option<String>,
+    /// Run only the checks whose name contains this text.
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+    /// The smoke files' directory.
+    #[arg(long, value_name = "DIR", default_value = "scenarios/smoke")]
+    pub scenarios: std::path::PathBuf,
+    /// The run directory (default: a new one under reports/runs/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

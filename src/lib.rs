@@ -21,6 +21,7 @@ pub mod pii;
 pub mod prom;
 pub mod report;
 pub mod run_dir;
+pub mod smoke;
 pub mod stack;
 pub mod variant;
 

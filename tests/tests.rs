@@ -6,4 +6,5 @@ mod fake_zep;
 mod load;
 mod prom;
 mod report;
+mod smoke;
 mod stack;

@@ -7,6 +7,7 @@ mod load;
 mod merge;
 mod query;
 mod report;
+mod smoke;
 
 use crate::cli::{Cli, Command};
 
@@ -42,5 +43,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Merge(args) => merge::run(args),
         Command::Analyze(args) => analyze::run(args).await,
         Command::Report(args) => report::run(args),
+        Command::Smoke(args) => smoke::run(args).await,
     }
 }
