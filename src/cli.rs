@@ -22,6 +22,9 @@ pub struct Cli {
 /// rollgate's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Judge one rollout phase end to end: smoke checklist, load, analysis, report; exit code = verdict.
+    #[command(after_help = GATE_EXAMPLES)]
+    Gate(GateArgs),
     /// Run a fake Zep server that speaks Zep's HTTP API and injects faults.
     #[command(after_help = FAKE_ZEP_EXAMPLES)]
     FakeZep(FakeZepArgs),
@@ -490,6 +493,65 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
     /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const GATE_EXAMPLES: &str = "\
+Exit codes: 0 PROMOTE, 1 HOLD, 2 ERROR, 3 DOWNGRADE, 4 ROLLBACK.
+
+Examples:
+  # The whole pipeline on loopback (fake Zep, baseline and canary assistants built in), in about a minute:
+  rollgate gate --phase canary
+
+  # Watch it catch a bad canary (exit 4, ROLLBACK on \"p95 TTFB increase > 200ms\"):
+  rollgate gate --phase canary --regression fixtures/regressions/ttfb-plus-250ms.toml
+
+  # The seed's windows as written (36 minutes for the canary phase):
+  rollgate gate --phase canary --profile full
+
+  # A staging deployment, judged from its Prometheus (token from the environment):
+  ROLLGATE_PROMETHEUS_TOKEN=... rollgate gate --phase read-write --profile full \\
+      --baseline https://assistant-baseline.staging --canary https://assistant-canary.staging \\
+      --prometheus https://prometheus.staging --allow-remote";
+
+/// `rollgate gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The rollout phase whose smoke checklist and gates apply.
+    #[arg(long, value_enum)]
+    pub phase: crate::analysis::gates::Phase,
+    /// short: windows compressed 60x, about a minute (CI, demos); full: the seed's windows as written.
+    #[arg(long, value_enum, default_value = "short")]
+    pub profile: crate::gate::Profile,
+    /// Give the embedded canary a defect (a regression file, such as fixtures/regressions/ttfb-plus-250ms.toml).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "canary"])]
+    pub regression: Option<PathBuf>,
+    /// An external baseline assistant (with --canary) instead of the embedded one.
+    #[arg(long, value_name = "URL", requires = "canary")]
+    pub baseline: Option<String>,
+    /// An external canary assistant (with --baseline).
+    #[arg(long, value_name = "URL", requires = "baseline")]
+    pub canary: Option<String>,
+    /// Judge from this Prometheus server instead of rollgate's own scrapes (external mode).
+    #[arg(long, value_name = "URL", requires = "baseline")]
+    pub prometheus: Option<String>,
+    /// Bearer token for --prometheus (never written to any output file).
+    #[arg(long, env = "ROLLGATE_PROMETHEUS_TOKEN", hide_env_values = true)]
+    pub prometheus_token: Option<String>,
+    /// Allow targets outside 127.0.0.0/8 (external mode only).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// Load scenario instead of the profile's built-in one (its duration is stretched to what the gates need).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Where the run directory is created.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
+    /// Print the final verdict.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
 }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config_file;
 pub mod fake_zep;
+pub mod gate;
 pub mod junit;
 pub mod load;
 pub mod logging;

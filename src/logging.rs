@@ -4,8 +4,11 @@
 use tracing_subscriber::EnvFilter;
 
 /// Installs the stderr subscriber. `RUST_LOG` wins over the verbosity flag when it is set.
-pub fn init(verbose: u8) {
+/// `quiet` (the gate, whose embedded servers log every injected fault) shows only errors unless
+/// `-v` is given.
+pub fn init(verbose: u8, quiet: bool) {
     let default = match verbose {
+        0 if quiet => "error",
         0 => "rollgate=info,warn",
         1 => "rollgate=debug,info",
         _ => "debug",

@@ -6,7 +6,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = rollgate::cli::Cli::parse();
-    rollgate::logging::init(cli.verbose);
+    let quiet = matches!(cli.command, rollgate::cli::Command::Gate(_));
+    rollgate::logging::init(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

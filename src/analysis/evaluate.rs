@@ -30,6 +30,31 @@ pub struct Span {
 }
 
 impl Span {
+    /// The span a scraped run is judged over: its samples, cut to the load's schedule
+    /// (`schedule`, ms since the epoch) when known, so the idle scrapes before and after the load
+    /// do not count. `None` when the store holds no sample.
+    pub fn of_samples(
+        store: &crate::prom::store::Store,
+        schedule: Option<(i64, i64)>,
+        time_scale: f64,
+    ) -> Option<Span> {
+        let (first, last) = (store.min_timestamp()?, store.max_timestamp()?);
+        let (start, end) = schedule.map_or((first, last), |(s, e)| (s.max(first), e.min(last)));
+        Some(Span {
+            start_ms: start,
+            end_ms: end.max(start),
+            time_scale,
+        })
+    }
+
+    /// The span without its first `warmup` (scaled); never shorter than nothing.
+    pub fn after_warmup(&self, warmup: Duration) -> Span {
+        Span {
+            start_ms: (self.start_ms + self.scaled_ms(warmup)).min(self.end_ms),
+            ..*self
+        }
+    }
+
     fn scaled_ms(&self, d: Duration) -> i64 {
         (d.as_secs_f64() * self.time_scale * 1000.0).round() as i64
     }

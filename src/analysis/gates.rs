@@ -120,6 +120,10 @@ pub struct Sufficiency {
     pub requests: String,
     /// Fewest requests each side must have had in the analysed span.
     pub min_requests: f64,
+    /// The start of a run that is not judged: caches are cold and rate windows still reach back
+    /// before the load began (scaled like every window).
+    #[serde(with = "humantime_serde")]
+    pub warmup: Duration,
 }
 
 /// A resolved gate file.
@@ -162,6 +166,10 @@ impl Gates {
                 .requests
                 .unwrap_or_else(|| "sum(assistant_requests_total)".into()),
             min_requests: data.min_requests.unwrap_or(100.0),
+            warmup: match &data.warmup {
+                Some(v) => src.duration(v, "data.warmup", Duration::from_secs(86_400))?,
+                None => Duration::ZERO,
+            },
         };
         promql_parser::parser::parse(&sufficiency.requests)
             .map_err(|e| src.invalid(0..0, "data.requests", format!("not valid PromQL: {e}")))?;
@@ -202,6 +210,7 @@ struct RawGates {
 struct RawData {
     requests: Option<String>,
     min_requests: Option<f64>,
+    warmup: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -184,6 +184,7 @@ impl Assistant {
             deadline: regression.read_deadline.unwrap_or(config.read.deadline),
             cache: config.read.cache && regression.cache,
             reads_per_turn: config.read.reads_per_turn.max(regression.reads_per_turn),
+            extra_latency: config.read.extra_latency + regression.extra_read_latency,
             ..config.read.clone()
         };
         let write_client = ZepClient::new(

@@ -40,6 +40,8 @@ pub struct ReadConfig {
     pub token_budget: usize,
     /// Context reads per turn (1; a regression can model a multi-agent turn without the cache).
     pub reads_per_turn: u32,
+    /// Added to every Zep context read, inside the deadline (a regression: a slower read path).
+    pub extra_latency: Duration,
 }
 
 impl Default for ReadConfig {
@@ -51,6 +53,7 @@ impl Default for ReadConfig {
             cache_capacity: 100_000,
             token_budget: 512,
             reads_per_turn: 1,
+            extra_latency: Duration::ZERO,
         }
     }
 }
@@ -247,7 +250,14 @@ impl ReadPath {
         }
         let started = Instant::now();
         let deadline = self.config.deadline;
-        let result = tokio::time::timeout(deadline, self.client.get_context(thread_id)).await;
+        let extra = self.config.extra_latency;
+        let read = async {
+            if !extra.is_zero() {
+                tokio::time::sleep(extra).await;
+            }
+            self.client.get_context(thread_id).await
+        };
+        let result = tokio::time::timeout(deadline, read).await;
         let took = started.elapsed();
         self.metrics.read_latency.observe(took.as_secs_f64());
         let took_ms: u64 = took.as_millis().try_into().unwrap_or(u64::MAX);

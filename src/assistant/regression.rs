@@ -14,6 +14,7 @@
 //! idempotency = false          # a repeated client_msg_id is written again
 //! redaction = false            # PII goes to Zep unredacted
 //! extra_write_latency = "80ms" # added before every write attempt
+//! extra_read_latency = "350ms" # added to every context read, inside its deadline
 //! ```
 //!
 //! Every key is optional; unknown keys are errors. Errors name the file, the line and the field.
@@ -81,6 +82,8 @@ pub struct Regression {
     pub redaction: bool,
     /// Added before every write attempt.
     pub extra_write_latency: Duration,
+    /// Added to every context read, inside the read deadline.
+    pub extra_read_latency: Duration,
 }
 
 impl Default for Regression {
@@ -94,6 +97,7 @@ impl Default for Regression {
             idempotency: true,
             redaction: true,
             extra_write_latency: Duration::ZERO,
+            extra_read_latency: Duration::ZERO,
         }
     }
 }
@@ -124,6 +128,7 @@ struct RawMemory {
     idempotency: Option<bool>,
     redaction: Option<bool>,
     extra_write_latency: Option<Spanned<String>>,
+    extra_read_latency: Option<Spanned<String>>,
 }
 
 impl Regression {
@@ -177,6 +182,9 @@ impl Regression {
         }
         if let Some(extra) = &raw.memory.extra_write_latency {
             out.extra_write_latency = check.duration(extra, "memory.extra_write_latency")?;
+        }
+        if let Some(extra) = &raw.memory.extra_read_latency {
+            out.extra_read_latency = check.duration(extra, "memory.extra_read_latency")?;
         }
         out.cache = raw.memory.cache.unwrap_or(true);
         out.idempotency = raw.memory.idempotency.unwrap_or(true);

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use crate::analysis::evaluate::{Outcome as CheckOutcome, Span};
+use crate::analysis::evaluate::Span;
 use crate::analysis::gates::Gates;
-use crate::analysis::verdict::{self, Decision, Verdict};
+use crate::analysis::verdict;
 use crate::cli::AnalyzeArgs;
 use crate::prom::api_client::{ApiClient, ApiConfig};
 use crate::prom::eval::Semantics;
@@ -52,22 +52,16 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         ),
     };
     let span = match &source {
-        Source::Local { store, .. } => match (store.min_timestamp(), store.max_timestamp()) {
-            (Some(start), Some(end)) => {
-                // A load run is judged while its load ran, not on the idle scrapes after it.
-                let (start, end) = match &args.source {
-                    SourceSpec::Run(dir) => crate::load::manifest::schedule_span(dir)
-                        .map_or((start, end), |(s, e)| (s.max(start), e.min(end))),
-                    _ => (start, end),
-                };
-                Span {
-                    start_ms: start,
-                    end_ms: end.max(start),
-                    time_scale: args.time_scale,
-                }
+        Source::Local { store, .. } => {
+            let schedule = match &args.source {
+                SourceSpec::Run(dir) => crate::load::manifest::schedule_span(dir),
+                _ => None,
+            };
+            match Span::of_samples(store, schedule, args.time_scale) {
+                Some(span) => span,
+                None => bail!("the source holds no samples at all: nothing to judge"),
             }
-            _ => bail!("the source holds no samples at all: nothing to judge"),
-        },
+        }
         Source::Remote(_) => {
             let end = now_ms();
             Span {
@@ -88,67 +82,10 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         let text = format!("{}\n", serde_json::to_string_pretty(&verdict)?);
         let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     } else {
-        let table = table(&verdict, std::io::stdout().is_terminal());
+        let table = crate::analysis::table::render(&verdict, std::io::stdout().is_terminal());
         // A closed pipe (`| head`) is not an error worth more than the verdict's exit code.
         let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), table.as_bytes());
         eprintln!("verdict written to {}", path.display());
     }
     Ok(Outcome::Code(verdict.verdict.exit_code()))
-}
-
-fn table(v: &Verdict, colour: bool) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let paint = |text: &str, code: &str| {
-        if colour {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    };
-    let banner = match v.verdict {
-        Decision::Promote => paint("PROMOTE", "1;32"),
-        Decision::Hold => paint("HOLD", "1;33"),
-        Decision::Downgrade => paint("DOWNGRADE", "1;35"),
-        Decision::Rollback => paint("ROLLBACK", "1;31"),
-        Decision::Error => paint("ERROR", "1;31"),
-    };
-    let _ = writeln!(out, "{banner} ({} phase): {}", v.phase.as_str(), v.reason);
-    let _ = writeln!(
-        out,
-        "{:<46} {:<9} {:<12} {:>12} {:>8} {:>6}  decision",
-        "check", "action", "outcome", "value", "window", "evals"
-    );
-    for c in &v.checks {
-        let outcome = match c.outcome {
-            CheckOutcome::Pass => paint("pass", "32"),
-            CheckOutcome::Breach => paint("BREACH", "31"),
-            CheckOutcome::Inconclusive => paint("inconclusive", "33"),
-            CheckOutcome::Error => paint("ERROR", "31"),
-        };
-        let pad = if colour { 21 } else { 12 };
-        let _ = writeln!(
-            out,
-            "{:<46} {:<9} {:<pad$} {:>12} {:>8} {:>6}  {}",
-            truncate(&c.name, 46),
-            format!("{:?}", c.action).to_lowercase(),
-            outcome,
-            c.value.map_or("-".into(), |x| format!("{x:.4}")),
-            c.window,
-            c.evaluations,
-            c.decision
-        );
-    }
-    for w in &v.warnings {
-        let _ = writeln!(out, "warning: {w}");
-    }
-    out
-}
-
-fn truncate(text: &str, n: usize) -> String {
-    if text.chars().count() <= n {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(n - 1).collect::<String>())
-    }
 }

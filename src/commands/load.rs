@@ -64,6 +64,7 @@ async fn load(args: &LoadArgs, overrides: &Overrides) -> anyhow::Result<Outcome>
     };
     let options = RunOptions {
         out_base: args.out.clone(),
+        dir: None,
         allow_remote: args.allow_remote,
         shard,
         start_at: args.start_at,

@@ -3,6 +3,7 @@
 mod analyze;
 mod assistant;
 mod fake_zep;
+mod gate;
 mod load;
 mod merge;
 mod query;
@@ -36,6 +37,7 @@ impl Outcome {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Gate(args) => gate::run(args).await,
         Command::FakeZep(args) => fake_zep::run(args).await,
         Command::Assistant(args) => assistant::run(*args).await,
         Command::Query(args) => query::run(args).await,

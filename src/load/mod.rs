@@ -17,4 +17,5 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod split;
+pub mod stdout_guard;
 pub mod ws;

@@ -398,7 +398,10 @@ pub async fn run_live(
     let attack = GooseAttack::initialize_with_config(config)
         .map_err(|e| PacerError::Goose(e.to_string()))?
         .register_scenario(scenario);
-    let result = attack.execute().await;
+    let result = {
+        let _quiet = super::stdout_guard::StdoutToStderr::new();
+        attack.execute().await
+    };
     goose::reset_killswitch();
     if let Err(err) = result {
         return Err(PacerError::Goose(err.to_string()));

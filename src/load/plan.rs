@@ -151,13 +151,21 @@ impl ScenarioPlan {
         let round = slot / self.threads;
         let rotation = super::mix::splitmix64(round ^ self.seed.rotate_left(32)) % self.threads;
         let lane = (slot % self.threads + rotation) % self.threads;
-        let conversation = round / self.turns;
+        // Lanes start new conversations in different rounds (a lane's first conversation is
+        // `lane % turns` turns shorter), so cold starts, which read Zep instead of the context
+        // cache, are spread evenly over the run rather than arriving all in one round.
+        let shifted = round + lane % self.turns;
+        let conversation = shifted / self.turns;
+        let turn = match conversation {
+            0 => round,
+            _ => shifted % self.turns,
+        };
         let thread = format!("{}-t{lane}-c{conversation}", self.tag);
         let script =
             (super::split::stable_hash(&thread) % self.scripts.len().max(1) as u64) as usize;
         Turn {
             user: format!("{}-u{lane}", self.tag),
-            turn: round % self.turns,
+            turn,
             script,
             thread,
         }
@@ -181,14 +189,11 @@ impl ScenarioPlan {
     /// Every thread of the run that slots `0..total` use, with its user (Zep targets need them
     /// created before messages are added).
     pub fn threads_of(&self, total: u64) -> Vec<Turn> {
-        // A conversation's thread first appears in the first round of the conversation.
-        let mut out = Vec::new();
-        let mut start = 0;
-        while start < total {
-            out.extend((start..(start + self.threads).min(total)).map(|slot| self.turn(slot)));
-            start += self.threads * self.turns;
-        }
-        out
+        // A conversation's thread first appears at its turn 0.
+        (0..total)
+            .map(|slot| self.turn(slot))
+            .filter(|turn| turn.turn == 0)
+            .collect()
     }
 
     /// The base URL of a thread's side.
@@ -286,28 +291,52 @@ mod tests {
 
     #[test]
     fn a_thread_gets_its_turns_spaced_and_then_a_new_conversation() {
+        // 4 threads, 3 turns: lane L's first conversation has 3 - L % 3 turns.
         let p = plan("");
-        let turns: Vec<(String, u64)> = (0..13)
-            .map(|s| {
-                let t = p.turn(s);
-                (t.thread, t.turn)
+        let rounds: Vec<Vec<(String, u64)>> = (0..6)
+            .map(|round| {
+                let mut turns: Vec<(String, u64)> = (round * 4..round * 4 + 4)
+                    .map(|s| {
+                        let t = p.turn(s);
+                        (t.thread, t.turn)
+                    })
+                    .collect();
+                turns.sort();
+                turns
             })
             .collect();
-        // Every round of 4 slots gives each of the 4 threads one turn.
-        for round in turns.chunks(4).take(3) {
-            let mut threads: Vec<&str> = round.iter().map(|(t, _)| t.as_str()).collect();
-            threads.sort_unstable();
-            assert_eq!(
-                threads,
-                ["run1-t0-c0", "run1-t1-c0", "run1-t2-c0", "run1-t3-c0"]
-            );
-        }
-        assert_eq!(turns[0].1, 0);
-        assert_eq!(turns[4].1, 1);
-        assert_eq!(turns[8].1, 2);
-        assert!(turns[12].0.ends_with("-c1"), "{turns:?}");
-        assert_eq!(turns[12].1, 0);
-        assert_eq!(p.threads_of(13).len(), 5);
+        let names = |round: usize| -> Vec<String> {
+            rounds[round].iter().map(|(t, _)| t.clone()).collect()
+        };
+        // Every round gives each of the 4 threads one turn; everyone starts at turn 0.
+        assert_eq!(
+            names(0),
+            ["run1-t0-c0", "run1-t1-c0", "run1-t2-c0", "run1-t3-c0"]
+        );
+        assert!(rounds[0].iter().all(|(_, turn)| *turn == 0));
+        // Round 1: lane 2 (offset 2) starts its second conversation; round 2: lane 1.
+        assert_eq!(
+            names(1),
+            ["run1-t0-c0", "run1-t1-c0", "run1-t2-c1", "run1-t3-c0"]
+        );
+        assert_eq!(
+            names(2),
+            ["run1-t0-c0", "run1-t1-c1", "run1-t2-c1", "run1-t3-c0"]
+        );
+        // Round 3: lanes 0 and 3 (offset 0) start their second conversation at turn 0.
+        assert_eq!(
+            rounds[3],
+            [
+                ("run1-t0-c1".to_string(), 0),
+                ("run1-t1-c1".to_string(), 1),
+                ("run1-t2-c1".to_string(), 2),
+                ("run1-t3-c1".to_string(), 0)
+            ]
+        );
+        // Conversations started in 6 rounds: 4 first ones, then lanes 2, 1, 0 and 3, 2, 1.
+        let started = p.threads_of(24);
+        assert_eq!(started.len(), 4 + 1 + 1 + 2 + 1 + 1, "{started:?}");
+        assert!(started.iter().all(|t| t.turn == 0));
     }
 
     #[test]

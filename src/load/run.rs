@@ -27,6 +27,9 @@ use crate::run_dir::{RunDir, RunDirError};
 pub struct RunOptions {
     /// Where run directories go (`reports/runs` by default).
     pub out_base: PathBuf,
+    /// Write into this existing run directory instead of a new one under `out_base` (the gate
+    /// keeps smoke, load, verdict and report in one directory).
+    pub dir: Option<PathBuf>,
     /// Allow targets outside 127.0.0.0/8 and ::1.
     pub allow_remote: bool,
     /// This runner's share of the schedule: slots ≡ K mod N.
@@ -41,6 +44,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             out_base: PathBuf::from("reports/runs"),
+            dir: None,
             allow_remote: false,
             shard: (0, 1),
             start_at: None,
@@ -158,7 +162,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunSummary
         prepare_zep(&client, &plan, total).await?;
     }
 
-    let dir = RunDir::create_new(&options.out_base, &scenario.name)?;
+    let dir = match &options.dir {
+        Some(dir) => RunDir::at(dir.clone())?,
+        None => RunDir::create_new(&options.out_base, &scenario.name)?,
+    };
     let (stop_scraping, scraping) = match scenario.scrape_interval {
         Some(interval) => {
             let urls: Vec<String> = bases

@@ -213,6 +213,48 @@ pub fn load_dir(dir: &Path, phase: Phase, only: Option<&str>) -> Result<Plan, Pl
     Ok(Plan { phase, checks })
 }
 
+/// The checklist files shipped in the binary (`scenarios/smoke/*.toml` at build time), so the
+/// gate runs the seed's checklist from any working directory.
+const BUILTIN: [(&str, &str); 7] = [
+    (
+        "scenarios/smoke/1-write-path.toml",
+        include_str!("../../scenarios/smoke/1-write-path.toml"),
+    ),
+    (
+        "scenarios/smoke/2-sticky-follow-up.toml",
+        include_str!("../../scenarios/smoke/2-sticky-follow-up.toml"),
+    ),
+    (
+        "scenarios/smoke/3-cross-agent.toml",
+        include_str!("../../scenarios/smoke/3-cross-agent.toml"),
+    ),
+    (
+        "scenarios/smoke/4-circuit-breaker.toml",
+        include_str!("../../scenarios/smoke/4-circuit-breaker.toml"),
+    ),
+    (
+        "scenarios/smoke/5-429-handling.toml",
+        include_str!("../../scenarios/smoke/5-429-handling.toml"),
+    ),
+    (
+        "scenarios/smoke/6-read-path.toml",
+        include_str!("../../scenarios/smoke/6-read-path.toml"),
+    ),
+    (
+        "scenarios/smoke/7-downgrade.toml",
+        include_str!("../../scenarios/smoke/7-downgrade.toml"),
+    ),
+];
+
+/// The seed's checklist for `phase`, from the files built into the binary.
+pub fn builtin(phase: Phase) -> Result<Plan, PlanError> {
+    let mut checks = Vec::new();
+    for (path, text) in BUILTIN {
+        checks.extend(parse_file(Path::new(path), text, phase)?);
+    }
+    Ok(Plan { phase, checks })
+}
+
 /// Parses one smoke file; returns its checks if the file applies to `phase`, else none.
 pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, PlanError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| PlanError::Toml {
@@ -304,4 +346,22 @@ pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, P
     } else {
         Vec::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_checklist_is_every_file_in_scenarios_smoke() {
+        for phase in [Phase::WriteOnly, Phase::ReadWrite] {
+            let on_disk = load_dir(Path::new("scenarios/smoke"), phase, None).expect("smoke files");
+            let built_in = builtin(phase).expect("builtin smoke files");
+            let names = |plan: &Plan| -> Vec<String> {
+                plan.checks.iter().map(|c| c.name.clone()).collect()
+            };
+            assert!(!on_disk.checks.is_empty());
+            assert_eq!(names(&built_in), names(&on_disk), "{phase:?}");
+        }
+    }
 }

@@ -1,0 +1,319 @@
+//! End-to-end tests of `rollgate gate`: the real binary, the embedded stack on loopback, the short
+//! profile, the exit code as the verdict.
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so these minute-long
+//! runs (each a 100 req/s load judged by latency gates) do not share the two cores with the rest
+//! of the suite, and the mutex below runs them one at a time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const EXIT_PROMOTE: i32 = 0;
+const EXIT_HOLD: i32 = 1;
+const EXIT_ERROR: i32 = 2;
+const EXIT_DOWNGRADE: i32 = 3;
+const EXIT_ROLLBACK: i32 = 4;
+
+fn rollgate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollgate"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn gate(out: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let output = rollgate()
+        .args(["gate", "--phase", "canary", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("rollgate runs");
+    let dir = run_dir(out);
+    (output, dir)
+}
+
+/// The one run directory under `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("out dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn said(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn assert_no_secret(dir: &Path) {
+    let key = rollgate::fake_zep::DEFAULT_API_KEY.as_bytes();
+    for file in files(dir) {
+        let bytes = std::fs::read(&file).expect("read");
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key),
+            "{} contains the Zep API key",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_healthy_canary_is_promoted_with_a_report_and_no_secret_in_any_file() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let (output, dir) = gate(out.path(), &[]);
+    let text = said(&output);
+    assert_eq!(output.status.code(), Some(EXIT_PROMOTE), "{text}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("PROMOTE (canary phase)"), "{text}");
+    // The last stdout line says where the report is.
+    let last = stdout.lines().last().expect("a line");
+    let report = last.strip_prefix("report: ").expect("report line");
+    assert!(Path::new(report).is_file(), "{report}");
+    for file in [
+        "verdict.json",
+        "gate.json",
+        "manifest.json",
+        "smoke/smoke.json",
+        "report.html",
+        "summary.md",
+        "junit.xml",
+        "prom/samples.v1.prom",
+    ] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} missing in {}",
+            dir.display()
+        );
+    }
+    let verdict = json(&dir.join("verdict.json"));
+    assert_eq!(verdict["verdict"], "PROMOTE");
+    let gate = json(&dir.join("gate.json"));
+    assert_eq!(gate["schema"], "rollgate.gate/v1");
+    assert_eq!(gate["exit_code"], 0);
+    let stages: Vec<&str> = gate["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(stages, ["start", "smoke", "load", "analysis", "report"]);
+    let smoke = json(&dir.join("smoke/smoke.json"));
+    assert_eq!(smoke["phase"], "read-write");
+    assert_eq!(smoke["passed"], true, "{smoke}");
+    let manifest = json(&dir.join("manifest.json"));
+    assert_eq!(manifest["status"], "complete");
+    assert!(manifest["sent"].as_u64().expect("sent") >= 4_000);
+    assert_no_secret(&dir);
+}
+
+#[test]
+fn a_canary_250ms_slower_is_rolled_back_by_the_ttfb_trigger() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let (output, dir) = gate(
+        out.path(),
+        &["--regression", "fixtures/regressions/ttfb-plus-250ms.toml"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(EXIT_ROLLBACK),
+        "{}",
+        said(&output)
+    );
+    let verdict = json(&dir.join("verdict.json"));
+    assert_eq!(verdict["verdict"], "ROLLBACK");
+    let decided_by: Vec<&str> = verdict["decided_by"]
+        .as_array()
+        .expect("decided_by")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        decided_by.contains(&"p95 TTFB increase > 200ms"),
+        "{decided_by:?}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report");
+    assert!(html.contains("ROLLBACK"));
+    assert_no_secret(&dir);
+}
+
+#[test]
+fn a_canary_with_slow_reads_is_downgraded_to_write_only() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let (output, dir) = gate(
+        out.path(),
+        &[
+            "--regression",
+            "fixtures/regressions/slow-reads.toml",
+            "--scenario",
+            "scenarios/long-conversations.toml",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(EXIT_DOWNGRADE),
+        "{}",
+        said(&output)
+    );
+    let verdict = json(&dir.join("verdict.json"));
+    assert_eq!(verdict["verdict"], "DOWNGRADE");
+    let decided_by = verdict["decided_by"].to_string();
+    assert!(
+        decided_by.contains("Read latency p95 > 300ms"),
+        "{decided_by}"
+    );
+}
+
+#[test]
+fn ctrl_c_during_the_load_leaves_an_interrupted_report_and_holds() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let child = rollgate()
+        .args(["gate", "--phase", "canary", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rollgate starts");
+    // Wait for the load stage: gate.json records the smoke stage when the load begins.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load never began"
+        );
+        let recorded = std::fs::read_dir(out.path())
+            .ok()
+            .and_then(|mut dirs| dirs.next())
+            .and_then(|d| d.ok())
+            .and_then(|d| std::fs::read_to_string(d.path().join("gate.json")).ok())
+            .is_some_and(|text| text.contains("\"smoke\""));
+        if recorded {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let output = child.wait_with_output().expect("rollgate ends");
+    assert_eq!(output.status.code(), Some(EXIT_HOLD), "{}", said(&output));
+    let dir = run_dir(out.path());
+    let verdict = json(&dir.join("verdict.json"));
+    assert_eq!(verdict["verdict"], "HOLD");
+    let reason = verdict["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("interrupted during the load stage"),
+        "{reason}"
+    );
+    let manifest = json(&dir.join("manifest.json"));
+    assert_eq!(manifest["status"], "interrupted");
+    let gate = json(&dir.join("gate.json"));
+    let load = gate["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["name"] == "load")
+        .expect("load stage")
+        .clone();
+    assert_eq!(load["status"], "interrupted");
+    assert!(dir.join("report.html").is_file());
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report");
+    assert!(
+        html.contains("interrupted"),
+        "the report says the run was interrupted"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_that_names_what_to_fix() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let output = rollgate()
+        .args([
+            "gate",
+            "--phase",
+            "canary",
+            "--regression",
+            "fixtures/regressions/no-such.toml",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("rollgate runs");
+    assert_eq!(output.status.code(), Some(EXIT_ERROR), "{}", said(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such.toml"));
+
+    let output = rollgate()
+        .args(["gate", "--phase", "everything"])
+        .output()
+        .expect("rollgate runs");
+    assert_eq!(output.status.code(), Some(EXIT_ERROR), "{}", said(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("everything") && stderr.contains("canary"),
+        "{stderr}"
+    );
+
+    // A canary URL off loopback needs --allow-remote; the gate still leaves a verdict and report.
+    let output = rollgate()
+        .args([
+            "gate",
+            "--phase",
+            "canary",
+            "--baseline",
+            "http://10.255.255.1:8700",
+            "--canary",
+            "http://10.255.255.1:8701",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("rollgate runs");
+    assert_eq!(output.status.code(), Some(EXIT_ERROR), "{}", said(&output));
+    let dir = run_dir(out.path());
+    let verdict = json(&dir.join("verdict.json"));
+    assert_eq!(verdict["verdict"], "ERROR");
+    assert!(
+        verdict["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("10.255.255.1"),
+        "{verdict}"
+    );
+    assert!(dir.join("report.html").is_file());
+}
