@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use. Each entry is "command:package".
 needed=(
   "curl:curl"
+  "chromium:chromium"
   "prometheus:prometheus"
   "promtool:prometheus"
 )

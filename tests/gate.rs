@@ -166,6 +166,111 @@ fn a_canary_250ms_slower_is_rolled_back_by_the_ttfb_trigger() {
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report");
     assert!(html.contains("ROLLBACK"));
     assert_no_secret(&dir);
+    renders_offline_in_chromium(&dir);
+}
+
+/// Opens `report.html` in headless Chromium with every http(s) request sent to a proxy on
+/// loopback that records each request line; checks that the page loads with no network request
+/// and no console message (CSP violations, errors), and leaves `report.png` in the run directory.
+/// Chromium's own background calls to Google's services (a clock check) are not the page's and
+/// are left out.
+fn renders_offline_in_chromium(dir: &Path) {
+    let chromium = std::env::var("ROLLGATE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    if Command::new(&chromium).arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{chromium} is not installed; ci/test.sh installs the Debian package chromium"
+        );
+        eprintln!(
+            "\n!!!!! SKIPPED: {chromium} is not installed: report.html was NOT opened !!!!!\n"
+        );
+        return;
+    }
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy listener");
+    proxy.set_nonblocking(true).expect("nonblocking");
+    let port = proxy.local_addr().expect("addr").port();
+    let requests = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counter = {
+        let (requests, stop) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                match proxy.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut buf = [0u8; 512];
+                        let n = std::io::Read::read(&mut stream, &mut buf).unwrap_or(0);
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        let line = text.lines().next().unwrap_or("(nothing read)").to_string();
+                        requests
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(line);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+    };
+    let shot = dir.join("report.png");
+    let page = format!("file://{}", dir.join("report.html").display());
+    let output = Command::new(&chromium)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate,MediaRouter",
+            "--proxy-bypass-list=<-loopback>",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,3000",
+        ])
+        .arg(format!("--proxy-server=http://127.0.0.1:{port}"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&page)
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    counter.join().expect("proxy thread");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "chromium failed: {stderr}");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    // Chromium's own services (clock, updates, hints): never a page's CDN such as fonts.googleapis.com.
+    let google = [
+        "clients1.google.com",
+        "clients2.google.com",
+        "update.googleapis.com",
+        "optimizationguide-pa.googleapis.com",
+        "redirector.gvt1.com",
+        "safebrowsingohttpgateway.googleapis.com",
+        "accounts.google.com",
+    ];
+    let from_page: Vec<String> = requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|line| !google.iter().any(|g| line.contains(g)))
+        .cloned()
+        .collect();
+    assert!(
+        from_page.is_empty(),
+        "report.html made network requests: {from_page:#?}"
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        png.len() > 20_000,
+        "a blank screenshot is smaller: {} bytes",
+        png.len()
+    );
 }
 
 #[test]
