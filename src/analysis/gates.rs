@@ -120,8 +120,9 @@ pub struct Sufficiency {
     pub requests: String,
     /// Fewest requests each side must have had in the analysed span.
     pub min_requests: f64,
-    /// The start of a run that is not judged: caches are cold and rate windows still reach back
-    /// before the load began (scaled like every window).
+    /// The start of a run whose data is not judged (caches are cold): the first evaluation is at
+    /// the warm-up plus the phase's longest query range, so no window reaches into it (scaled like
+    /// every window).
     #[serde(with = "humantime_serde")]
     pub warmup: Duration,
 }
@@ -193,6 +194,21 @@ impl Gates {
         self.checks
             .iter()
             .filter(move |c| c.phases.contains(&phase))
+    }
+
+    /// The longest range selector (`[5m]`) in the queries of `phase`'s checks: how far back an
+    /// evaluation reads.
+    pub fn look_back(&self, phase: Phase) -> Duration {
+        let ranges = regex::Regex::new(r"\[([0-9]+[smhd])\]").expect("a valid regex");
+        self.for_phase(phase)
+            .flat_map(|check| {
+                ranges
+                    .captures_iter(&check.query)
+                    .filter_map(|c| humantime::parse_duration(&c[1]).ok())
+                    .collect::<Vec<_>>()
+            })
+            .max()
+            .unwrap_or(Duration::ZERO)
     }
 }
 

@@ -94,7 +94,10 @@ pub struct Verdict {
 
 /// Evaluates every check of `phase` on `source` over `span` and decides.
 pub async fn analyze(gates: &Gates, phase: Phase, source: &Source, span: &Span) -> Verdict {
-    let span = &span.after_warmup(gates.sufficiency.warmup);
+    let span = &match gates.sufficiency.warmup.is_zero() {
+        true => *span,
+        false => span.after_warmup(gates.sufficiency.warmup + gates.look_back(phase)),
+    };
     let traffic = evaluate::traffic(gates, source, span).await;
     let need = gates.sufficiency.min_requests;
     let short: Vec<String> = [("baseline", traffic.baseline), ("canary", traffic.canary)]

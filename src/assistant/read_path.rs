@@ -281,11 +281,18 @@ impl ReadPath {
             }
             Ok(Err(err)) => {
                 tracing::debug!(thread = %thread_id, error = %err, "zep context read failed");
+                self.breaker.record(err.class().breaker_result());
                 err.class()
             }
-            Err(_) => FailureClass::Timeout,
+            // The turn's own latency budget ran out: Zep is slow, not failing. The deadline
+            // already protects the turn, and slowness is what the seed's downgrade triggers judge
+            // (read p95, context failure rate); the breaker counts Zep's failures (5xx, refused
+            // or dropped connections, the client's own timeout).
+            Err(_) => {
+                self.breaker.record(CallResult::Neutral);
+                FailureClass::Timeout
+            }
         };
-        self.breaker.record(class.breaker_result());
         if class == FailureClass::Auth {
             self.mode.record_auth_failure();
         } else {

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use clap::ValueEnum;
-use regex::Regex;
 use serde::Serialize;
 
 use crate::analysis::gates::{Gates, Phase};
@@ -29,13 +28,13 @@ const FULL: (&str, &str) = (
 /// Evaluations after the longest window, so a sustained breach has room to show.
 const SLACK_STEPS: u32 = 2;
 
-/// How long the gate runs (the seed's gates: 41 minutes for read-write and canary at full).
+/// How long the gate runs (the seed's gates: 46 minutes for read-write and canary at full).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Windows compressed 60× (1 minute → 1 second): under 2 minutes in all.
     Short,
-    /// The seed's windows as written: 41 minutes for the read-write and canary phases.
+    /// The seed's windows as written: 46 minutes for the read-write and canary phases.
     Full,
 }
 
@@ -78,20 +77,13 @@ impl Profile {
 /// The unscaled span `phase`'s checks need: the warm-up, the longest window or minimum duration,
 /// the longest range in any query (`[5m]`), and a few steps.
 pub fn needed_span(gates: &Gates, phase: Phase) -> Duration {
-    let ranges = Regex::new(r"\[([0-9]+[smhd])\]").expect("a valid regex");
     let mut window = Duration::ZERO;
-    let mut look_back = Duration::ZERO;
     let mut step = Duration::ZERO;
     for check in gates.for_phase(phase) {
         window = window.max(check.window).max(check.min_duration);
         step = step.max(check.step);
-        for range in ranges.captures_iter(&check.query) {
-            if let Ok(d) = humantime::parse_duration(&range[1]) {
-                look_back = look_back.max(d);
-            }
-        }
     }
-    gates.sufficiency.warmup + window + look_back + step * SLACK_STEPS
+    gates.sufficiency.warmup + gates.look_back(phase) + window + step * SLACK_STEPS
 }
 
 #[cfg(test)]
@@ -99,12 +91,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_seed_gates_need_36_minutes_for_canary_and_about_a_minute_scaled() {
+    fn the_seed_gates_need_46_minutes_for_canary_and_46_seconds_scaled() {
         let gates = Gates::seed().expect("seed gates");
-        // Warm-up 5m + "for 30-60 minutes" + [5m] + 2 × 30 s.
+        // Warm-up 5m + increase(...[10m]) + "for 30-60 minutes" + 2 × 30 s.
         assert_eq!(
             needed_span(&gates, Phase::Canary),
-            Duration::from_secs(41 * 60)
+            Duration::from_secs(46 * 60)
         );
         // Warm-up 5m + "Breaker open > 5% for 10m" + increase(...[10m]) + 2 × 30 s.
         assert_eq!(
@@ -114,11 +106,11 @@ mod tests {
         let scenario = Duration::from_secs(40);
         assert_eq!(
             Profile::Short.load_duration(&gates, Phase::Canary, scenario),
-            Duration::from_secs(41)
+            Duration::from_secs(46)
         );
         assert_eq!(
             Profile::Full.load_duration(&gates, Phase::Canary, Duration::from_secs(600)),
-            Duration::from_secs(41 * 60)
+            Duration::from_secs(46 * 60)
         );
     }
 }
