@@ -8,4 +8,5 @@
 pub mod evaluate;
 pub mod gates;
 pub mod select;
+pub mod stats;
 pub mod verdict;
