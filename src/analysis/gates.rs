@@ -120,6 +120,8 @@ pub struct Sufficiency {
     pub requests: String,
     /// Fewest requests each side must have had in the analysed span.
     pub min_requests: f64,
+    /// Confidence of the statistics (intervals at this level, significance at 1 − it).
+    pub confidence: f64,
 }
 
 /// A resolved gate file.
@@ -162,7 +164,18 @@ impl Gates {
                 .requests
                 .unwrap_or_else(|| "sum(assistant_requests_total)".into()),
             min_requests: data.min_requests.unwrap_or(100.0),
+            confidence: data.confidence.unwrap_or(0.95),
         };
+        if !(sufficiency.confidence >= 0.5 && sufficiency.confidence < 1.0) {
+            return Err(src.invalid(
+                0..0,
+                "data.confidence",
+                format!(
+                    "{} must be at least 0.5 and below 1",
+                    sufficiency.confidence
+                ),
+            ));
+        }
         promql_parser::parser::parse(&sufficiency.requests)
             .map_err(|e| src.invalid(0..0, "data.requests", format!("not valid PromQL: {e}")))?;
         let mut checks = Vec::new();
@@ -202,6 +215,7 @@ struct RawGates {
 struct RawData {
     requests: Option<String>,
     min_requests: Option<f64>,
+    confidence: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -163,8 +163,8 @@ pub fn two_proportions(
 /// The distribution-free interval for the `q`-quantile of the bucketed observations: the order
 /// statistics `X(l)` and `X(u)` with `P(l <= B < u) >= confidence` for `B ~ Binomial(n, q)`,
 /// widened to the edges of the buckets they fall in. `None` without observations or with `q`
-/// outside (0, 1). The upper bound is `+Inf` when `u` falls in Prometheus's `+Inf` bucket, or
-/// the largest observation's bucket edge when too few observations exist to bound it.
+/// outside (0, 1). The upper bound is `+Inf` when `u` falls in Prometheus's `+Inf` bucket or
+/// when there are too few observations to bound it (`u > n`: for the p95 at 95%, n < 72).
 pub fn quantile_interval(buckets: &[Bucket], q: f64, confidence: f64) -> Option<(f64, f64)> {
     let n: u64 = buckets.iter().map(|b| b.count).sum();
     if n == 0 || !(q > 0.0 && q < 1.0) {
@@ -174,8 +174,13 @@ pub fn quantile_interval(buckets: &[Bucket], q: f64, confidence: f64) -> Option<
     let alpha = 1.0 - confidence;
     // Ranks are 1-based: l = smallest k with P(B <= k) >= alpha/2 keeps P(B < l) <= alpha/2.
     let l = b.inverse_cdf(alpha / 2.0).max(1);
-    let u = (b.inverse_cdf(1.0 - alpha / 2.0) + 1).min(n);
-    Some((rank_bucket(buckets, l)?.lo, rank_bucket(buckets, u)?.hi))
+    let u = b.inverse_cdf(1.0 - alpha / 2.0) + 1;
+    let hi = if u > n {
+        f64::INFINITY
+    } else {
+        rank_bucket(buckets, u)?.hi
+    };
+    Some((rank_bucket(buckets, l)?.lo, hi))
 }
 
 /// The bucket holding the observation of 1-based rank `r`.
@@ -386,6 +391,14 @@ mod tests {
         let ci = quantile_interval(&buckets, 0.95, 0.95).expect("data");
         assert_eq!(ci, (0.2, f64::INFINITY));
         assert_eq!(quantile_interval(&[], 0.5, 0.95), None);
+        // The p95 needs 72 observations to be bounded above at 95%: 1 - 0.95^71 = 0.97378 < 0.975
+        // <= 1 - 0.95^72 = 0.97509, so with 71 the upper rank would be 72 > n.
+        let ones = |n| points(&[(1.0, n)]);
+        assert_eq!(
+            quantile_interval(&ones(71), 0.95, 0.95),
+            Some((1.0, f64::INFINITY))
+        );
+        assert_eq!(quantile_interval(&ones(72), 0.95, 0.95), Some((1.0, 1.0)));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 use crate::analysis::evaluate::{Outcome as CheckOutcome, Span};
+use crate::analysis::evidence::LatencySamples;
 use crate::analysis::gates::Gates;
 use crate::analysis::verdict::{self, Decision, Verdict};
 use crate::cli::AnalyzeArgs;
@@ -77,7 +78,16 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             }
         }
     };
-    let verdict = verdict::analyze(&gates, args.phase, &source, &span).await;
+    let latency = match &args.source {
+        SourceSpec::Run(dir) => LatencySamples::read(dir).with_context(|| {
+            format!(
+                "cannot read the load histograms of run directory {}",
+                dir.display()
+            )
+        })?,
+        _ => None,
+    };
+    let verdict = verdict::analyze_with(&gates, args.phase, &source, &span, latency.as_ref()).await;
     let out = match (&args.out, &args.source) {
         (Some(dir), _) => RunDir::at(dir.clone())?,
         (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,
@@ -116,8 +126,8 @@ fn table(v: &Verdict, colour: bool) -> String {
     let _ = writeln!(out, "{banner} ({} phase): {}", v.phase.as_str(), v.reason);
     let _ = writeln!(
         out,
-        "{:<46} {:<9} {:<12} {:>12} {:>8} {:>6}  decision",
-        "check", "action", "outcome", "value", "window", "evals"
+        "{:<46} {:<9} {:<12} {:>12} {:>8} {:>6} {:>8} {:>9}  decision",
+        "check", "action", "outcome", "value", "window", "evals", "samples", "p"
     );
     for c in &v.checks {
         let outcome = match c.outcome {
@@ -129,13 +139,18 @@ fn table(v: &Verdict, colour: bool) -> String {
         let pad = if colour { 21 } else { 12 };
         let _ = writeln!(
             out,
-            "{:<46} {:<9} {:<pad$} {:>12} {:>8} {:>6}  {}",
+            "{:<46} {:<9} {:<pad$} {:>12} {:>8} {:>6} {:>8} {:>9}  {}",
             truncate(&c.name, 46),
             format!("{:?}", c.action).to_lowercase(),
             outcome,
             c.value.map_or("-".into(), |x| format!("{x:.4}")),
             c.window,
             c.evaluations,
+            c.samples.map_or("-".into(), |n| n.to_string()),
+            c.statistic
+                .as_ref()
+                .and_then(|s| s.p_value)
+                .map_or("-".into(), |p| format!("{p:.2e}")),
             c.decision
         );
     }
