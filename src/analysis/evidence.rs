@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, VectorSelector};
 
@@ -254,11 +253,13 @@ pub async fn buckets(
 pub const MEASURED: &[(&str, &str)] = &[("assistant_ttfb_seconds", "ttfb_corrected")];
 
 /// Per-request latency a load run recorded: per second and variant, the corrected TTFB
-/// (`load/histograms/seconds.ttfb_corrected.hlog`), placed in time by the manifest's start.
+/// (`load/histograms/seconds.ttfb_corrected.hlog`), placed in time by the manifest's start and
+/// kept as its recorded buckets only (memory grows with distinct values per second, not with the
+/// histogram's range or the request count).
 #[derive(Debug, Clone, Default)]
 pub struct LatencySamples {
-    /// `(second start, ms since the epoch; tag "baseline" or "canary"; histogram in µs)`.
-    seconds: Vec<(i64, String, Histogram<u64>)>,
+    /// `(second start, ms since the epoch; tag "baseline" or "canary"; recorded buckets)`.
+    seconds: Vec<(i64, String, Vec<Bucket>)>,
 }
 
 impl LatencySamples {
@@ -268,10 +269,14 @@ impl LatencySamples {
         let Some((start_ms, _)) = manifest::schedule_span(dir) else {
             return Ok(None);
         };
-        let seconds = manifest::read_intervals(&dir.join(manifest::SECONDS_FILE))?
-            .into_iter()
-            .map(|(offset, tag, h)| (start_ms + offset.as_millis() as i64, tag, h))
-            .collect();
+        let mut seconds = Vec::new();
+        manifest::for_each_interval(&dir.join(manifest::SECONDS_FILE), |offset, tag, h| {
+            seconds.push((
+                start_ms + offset.as_millis() as i64,
+                tag,
+                stats::hdr_buckets(&h),
+            ));
+        })?;
         Ok(Some(LatencySamples { seconds }))
     }
 
@@ -285,17 +290,16 @@ impl LatencySamples {
         to_ms: i64,
     ) -> Option<Vec<Bucket>> {
         MEASURED.iter().find(|(m, _)| *m == metric)?;
-        let mut total: Option<Histogram<u64>> = None;
-        for (t, tag, h) in &self.seconds {
-            if tag != side || *t < from_ms || *t > to_ms {
-                continue;
-            }
-            match &mut total {
-                None => total = Some(h.clone()),
-                Some(sum) => sum.add(h).ok()?,
-            }
+        let mut all: Vec<Bucket> = self
+            .seconds
+            .iter()
+            .filter(|(t, tag, _)| tag == side && *t >= from_ms && *t <= to_ms)
+            .flat_map(|(_, _, b)| b.iter().copied())
+            .collect();
+        if all.is_empty() {
+            return None;
         }
-        total.map(|h| stats::hdr_buckets(&h))
+        Some(stats::merge_buckets(&mut all))
     }
 }
 

@@ -43,6 +43,19 @@ pub fn hdr_buckets(h: &Histogram<u64>) -> Vec<Bucket> {
         .collect()
 }
 
+/// Buckets with the same edges added together, in value order (`buckets` is sorted in place).
+pub fn merge_buckets(buckets: &mut [Bucket]) -> Vec<Bucket> {
+    buckets.sort_by(|a, b| a.lo.total_cmp(&b.lo).then(a.hi.total_cmp(&b.hi)));
+    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets.iter() {
+        match out.last_mut() {
+            Some(last) if last.lo == b.lo && last.hi == b.hi => last.count += b.count,
+            _ => out.push(*b),
+        }
+    }
+    out
+}
+
 /// Prometheus classic buckets `(le, cumulative count)` (any order, `+Inf` included) as
 /// non-cumulative buckets; counts that decrease (a reset inside the window) are clamped to 0.
 pub fn prometheus_buckets(cumulative: &[(f64, f64)]) -> Vec<Bucket> {
@@ -243,20 +256,24 @@ pub struct MannWhitney {
 /// Mann-Whitney U on bucketed samples: buckets with the same edges on both sides are one group of
 /// tied values. `None` when a side is empty or every observation is tied.
 pub fn mann_whitney(canary: &[Bucket], baseline: &[Bucket]) -> Option<MannWhitney> {
-    // Groups of tied values, in value order: (lo, hi) -> (canary count, baseline count).
-    let mut groups: Vec<((f64, f64), u64, u64)> = Vec::new();
-    for (side, list) in [(0, canary), (1, baseline)] {
-        for b in list.iter().filter(|b| b.count > 0) {
-            let key = (b.lo, b.hi);
-            match groups.iter_mut().find(|(k, _, _)| *k == key) {
-                Some(g) if side == 0 => g.1 += b.count,
-                Some(g) => g.2 += b.count,
-                None if side == 0 => groups.push((key, b.count, 0)),
-                None => groups.push((key, 0, b.count)),
+    // Groups of tied values, in value order: (lo, hi), canary count, baseline count.
+    let mut all: Vec<((f64, f64), u64, u64)> = canary
+        .iter()
+        .map(|b| ((b.lo, b.hi), b.count, 0))
+        .chain(baseline.iter().map(|b| ((b.lo, b.hi), 0, b.count)))
+        .filter(|(_, c1, c2)| c1 + c2 > 0)
+        .collect();
+    all.sort_by(|a, b| a.0 .0.total_cmp(&b.0 .0).then(a.0 .1.total_cmp(&b.0 .1)));
+    let mut groups: Vec<((f64, f64), u64, u64)> = Vec::with_capacity(all.len());
+    for (key, c1, c2) in all {
+        match groups.last_mut() {
+            Some(last) if last.0 == key => {
+                last.1 += c1;
+                last.2 += c2;
             }
+            _ => groups.push((key, c1, c2)),
         }
     }
-    groups.sort_by(|a, b| a.0 .0.total_cmp(&b.0 .0).then(a.0 .1.total_cmp(&b.0 .1)));
     let n1: u64 = groups.iter().map(|g| g.1).sum();
     let n2: u64 = groups.iter().map(|g| g.2).sum();
     if n1 == 0 || n2 == 0 {
@@ -444,6 +461,21 @@ mod tests {
             None
         );
         assert_eq!(mann_whitney(&x, &[]), None);
+    }
+
+    #[test]
+    fn merging_adds_equal_buckets_in_value_order() {
+        let b = |lo: f64, hi: f64, count| Bucket { lo, hi, count };
+        let mut list = vec![
+            b(2.0, 3.0, 1),
+            b(0.0, 1.0, 2),
+            b(2.0, 3.0, 4),
+            b(1.0, 2.0, 1),
+        ];
+        assert_eq!(
+            merge_buckets(&mut list),
+            vec![b(0.0, 1.0, 2), b(1.0, 2.0, 1), b(2.0, 3.0, 5)]
+        );
     }
 
     #[test]

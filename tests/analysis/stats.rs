@@ -177,6 +177,10 @@ async fn mann_whitney_on_the_runs_ttfb_flags_a_250ms_canary_and_not_a_healthy_on
             .starts_with("load engine HDR"),
         "{stat}"
     );
+    eprintln!(
+        "250ms canary, {}: samples {}, {stat}",
+        ttfb["name"], ttfb["samples"]
+    );
     for check in slow["checks"].as_array().expect("checks") {
         assert!(check["samples"].is_u64(), "samples missing in {check}");
     }
@@ -212,6 +216,7 @@ async fn mann_whitney_on_the_runs_ttfb_flags_a_250ms_canary_and_not_a_healthy_on
         "no Mann-Whitney over the whole span: {healthy}"
     );
     for stat in tests {
+        eprintln!("healthy canary (same memory mode): {stat}");
         // Under no difference p is uniform: 0.001 leaves a 1-in-1000 chance of a false alarm.
         assert!(stat["p_value"].as_f64().expect("p") > 0.001, "{stat}");
         let cles = stat["effect_size"].as_f64().expect("effect");
