@@ -97,6 +97,11 @@ pub struct CheckResult {
     pub step: String,
     /// Evaluations with a value.
     pub evaluations: usize,
+    /// Observations behind the value in the counted range (requests or trials of a ratio,
+    /// observations of a histogram, events of a counter); `None` for a query without counts.
+    pub samples: Option<u64>,
+    /// The test behind the value (see [`super::significance`]).
+    pub statistic: Option<super::significance::Statistic>,
     /// Baseline values over time `(ms, value)` (empty when the comparison does not use it).
     pub baseline_series: Vec<(i64, f64)>,
     /// Canary values over time.
@@ -185,6 +190,8 @@ pub async fn check(
             .to_string(),
         step: humantime::format_duration(Duration::from_millis(step_ms as u64)).to_string(),
         evaluations: 0,
+        samples: None,
+        statistic: None,
         baseline_series: Vec::new(),
         canary_series: Vec::new(),
         value: None,

@@ -125,6 +125,8 @@ pub struct Sufficiency {
     /// every window).
     #[serde(with = "humantime_serde")]
     pub warmup: Duration,
+    /// Confidence of the statistics (intervals at this level, significance at 1 − it).
+    pub confidence: f64,
 }
 
 /// A resolved gate file.
@@ -171,7 +173,18 @@ impl Gates {
                 Some(v) => src.duration(v, "data.warmup", Duration::from_secs(86_400))?,
                 None => Duration::ZERO,
             },
+            confidence: data.confidence.unwrap_or(0.95),
         };
+        if !(sufficiency.confidence >= 0.5 && sufficiency.confidence < 1.0) {
+            return Err(src.invalid(
+                0..0,
+                "data.confidence",
+                format!(
+                    "{} must be at least 0.5 and below 1",
+                    sufficiency.confidence
+                ),
+            ));
+        }
         promql_parser::parser::parse(&sufficiency.requests)
             .map_err(|e| src.invalid(0..0, "data.requests", format!("not valid PromQL: {e}")))?;
         let mut checks = Vec::new();
@@ -227,6 +240,7 @@ struct RawData {
     requests: Option<String>,
     min_requests: Option<f64>,
     warmup: Option<Spanned<String>>,
+    confidence: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,11 +2,16 @@
 //! series, decided into one verdict.
 //!
 //! [`gates`] reads the gate file (the seed's plan ships as `fixtures/rollgate.toml`), [`select`]
-//! rewrites each query for one side, [`evaluate`] judges each check over time, and [`verdict`]
-//! decides PROMOTE / HOLD / DOWNGRADE / ROLLBACK (or ERROR when the analysis itself failed).
+//! rewrites each query for one side, [`evaluate`] judges each check over time, [`significance`]
+//! weighs the counts behind each value ([`evidence`] reads them, [`stats`] does the arithmetic),
+//! and [`verdict`] decides PROMOTE / HOLD / DOWNGRADE / ROLLBACK (or ERROR when the analysis
+//! itself failed).
 
 pub mod evaluate;
+pub mod evidence;
 pub mod gates;
 pub mod select;
+pub mod significance;
+pub mod stats;
 pub mod table;
 pub mod verdict;

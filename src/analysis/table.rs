@@ -26,8 +26,8 @@ pub fn render(v: &Verdict, colour: bool) -> String {
     let _ = writeln!(out, "{banner} ({} phase): {}", v.phase.as_str(), v.reason);
     let _ = writeln!(
         out,
-        "{:<46} {:<9} {:<12} {:>12} {:>8} {:>6}  decision",
-        "check", "action", "outcome", "value", "window", "evals"
+        "{:<46} {:<9} {:<12} {:>12} {:>8} {:>6} {:>8} {:>9}  decision",
+        "check", "action", "outcome", "value", "window", "evals", "samples", "p"
     );
     for c in &v.checks {
         let outcome = match c.outcome {
@@ -39,13 +39,18 @@ pub fn render(v: &Verdict, colour: bool) -> String {
         let pad = if colour { 21 } else { 12 };
         let _ = writeln!(
             out,
-            "{:<46} {:<9} {:<pad$} {:>12} {:>8} {:>6}  {}",
+            "{:<46} {:<9} {:<pad$} {:>12} {:>8} {:>6} {:>8} {:>9}  {}",
             truncate(&c.name, 46),
             format!("{:?}", c.action).to_lowercase(),
             outcome,
             c.value.map_or("-".into(), |x| format!("{x:.4}")),
             c.window,
             c.evaluations,
+            c.samples.map_or("-".into(), |n| n.to_string()),
+            c.statistic
+                .as_ref()
+                .and_then(|s| s.p_value)
+                .map_or("-".into(), |p| format!("{p:.2e}")),
             c.decision
         );
     }

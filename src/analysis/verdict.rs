@@ -10,7 +10,9 @@
 use serde::Serialize;
 
 use super::evaluate::{self, CheckResult, Outcome, Span, Traffic};
+use super::evidence::LatencySamples;
 use super::gates::{Action, Gates, Phase};
+use super::significance;
 use crate::prom::source::Source;
 
 /// The schema of `verdict.json`.
@@ -94,9 +96,28 @@ pub struct Verdict {
 
 /// Evaluates every check of `phase` on `source` over `span` and decides.
 pub async fn analyze(gates: &Gates, phase: Phase, source: &Source, span: &Span) -> Verdict {
+    analyze_with(gates, phase, source, span, None).await
+}
+
+/// [`analyze`], with the per-request latency a load run recorded (see
+/// [`LatencySamples::read`]): latency comparisons with the baseline then test those samples
+/// rather than the scraped buckets.
+pub async fn analyze_with(
+    gates: &Gates,
+    phase: Phase,
+    source: &Source,
+    span: &Span,
+    latency: Option<&LatencySamples>,
+) -> Verdict {
     let span = &match gates.sufficiency.warmup.is_zero() {
         true => *span,
         false => span.after_warmup(gates.sufficiency.warmup + gates.look_back(phase)),
+    };
+    let inputs = significance::Inputs {
+        gates,
+        source,
+        span,
+        latency,
     };
     let traffic = evaluate::traffic(gates, source, span).await;
     let need = gates.sufficiency.min_requests;
@@ -111,7 +132,9 @@ pub async fn analyze(gates: &Gates, phase: Phase, source: &Source, span: &Span) 
     let note = (!short.is_empty()).then(|| short.join("; "));
     let mut checks = Vec::new();
     for check in gates.for_phase(phase) {
-        checks.push(evaluate::check(gates, check, source, span, note.as_deref()).await);
+        let mut result = evaluate::check(gates, check, source, span, note.as_deref()).await;
+        significance::assess(&inputs, check, &mut result).await;
+        checks.push(result);
     }
     let mut warnings: Vec<String> = note
         .iter()
@@ -234,6 +257,8 @@ mod tests {
             window: String::new(),
             step: String::new(),
             evaluations: 0,
+            samples: None,
+            statistic: None,
             baseline_series: Vec::new(),
             canary_series: Vec::new(),
             value: None,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 use crate::analysis::evaluate::Span;
+use crate::analysis::evidence::LatencySamples;
 use crate::analysis::gates::Gates;
 use crate::analysis::verdict;
 use crate::cli::AnalyzeArgs;
@@ -71,7 +72,16 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             }
         }
     };
-    let verdict = verdict::analyze(&gates, args.phase, &source, &span).await;
+    let latency = match &args.source {
+        SourceSpec::Run(dir) => LatencySamples::read(dir).with_context(|| {
+            format!(
+                "cannot read the load histograms of run directory {}",
+                dir.display()
+            )
+        })?,
+        _ => None,
+    };
+    let verdict = verdict::analyze_with(&gates, args.phase, &source, &span, latency.as_ref()).await;
     let out = match (&args.out, &args.source) {
         (Some(dir), _) => RunDir::at(dir.clone())?,
         (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,

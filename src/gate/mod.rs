@@ -616,7 +616,24 @@ impl<'a> Gate<'a> {
                 return None;
             }
         };
-        let verdict = verdict::analyze(&self.config.gates, self.config.phase, &source, &span).await;
+        // Latency comparisons test the run's own per-request TTFB when it has them.
+        let latency = match crate::analysis::evidence::LatencySamples::read(self.dir.path()) {
+            Ok(latency) => latency,
+            Err(err) => {
+                findings
+                    .load_problems
+                    .push(format!("the load's TTFB histograms cannot be read: {err}"));
+                None
+            }
+        };
+        let verdict = verdict::analyze_with(
+            &self.config.gates,
+            self.config.phase,
+            &source,
+            &span,
+            latency.as_ref(),
+        )
+        .await;
         let status = match verdict.verdict {
             verdict::Decision::Promote => StageStatus::Pass,
             verdict::Decision::Error => StageStatus::Error,

@@ -465,12 +465,22 @@ fn encode_intervals(
 pub fn read_intervals(
     path: &Path,
 ) -> Result<Vec<(Duration, String, Histogram<u64>)>, ManifestError> {
+    let mut out = Vec::new();
+    for_each_interval(path, |start, tag, h| out.push((start, tag, h)))?;
+    Ok(out)
+}
+
+/// Calls `f` with every interval of a histogram log in turn (start from the log's start, tag,
+/// histogram), so a long log is read with one histogram in memory at a time.
+pub fn for_each_interval(
+    path: &Path,
+    mut f: impl FnMut(Duration, String, Histogram<u64>),
+) -> Result<(), ManifestError> {
     let failed = |message: String| ManifestError::Read {
         path: path.to_path_buf(),
         message,
     };
     let bytes = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
-    let mut out = Vec::new();
     let mut deserializer = Deserializer::new();
     for entry in IntervalLogIterator::new(&bytes) {
         let LogEntry::Interval(interval) = entry.map_err(|e| failed(format!("{e:?}")))? else {
@@ -486,9 +496,9 @@ pub fn read_intervals(
             .tag()
             .map(|t| t.as_str().to_string())
             .unwrap_or_default();
-        out.push((interval.start_timestamp(), tag, h));
+        f(interval.start_timestamp(), tag, h);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads a histogram log written by [`write`] (every interval added into one histogram).

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rollgate::analysis::evaluate::{self, Outcome, Span};
+use rollgate::analysis::evidence::LatencySamples;
 use rollgate::analysis::gates::{Gates, Phase};
 use rollgate::analysis::verdict::{self, Decision};
 use rollgate::load::run::{self, RunOptions};
@@ -18,8 +19,10 @@ use rollgate::variant::Variant;
 
 use super::load::GOOSE;
 
-const MINUTE: i64 = 60_000;
-const T0: i64 = 1_764_000_000_000;
+mod stats;
+
+pub(crate) const MINUTE: i64 = 60_000;
+pub(crate) const T0: i64 = 1_764_000_000_000;
 
 /// A gauge per side, sampled every 15 s for `minutes`: the canary's value is `high` during
 /// `[from, from + for)` minutes and `low` otherwise; the baseline is `baseline` throughout.
@@ -124,12 +127,20 @@ async fn judged(regression: Option<&str>, with_canary: bool) -> verdict::Verdict
             .expect("regression"),
         None => Default::default(),
     };
-    let stack = Stack::start(&StackConfig {
-        canary_regression,
-        ..StackConfig::default()
-    })
+    judged_on(
+        &StackConfig {
+            canary_regression,
+            ..StackConfig::default()
+        },
+        with_canary,
+    )
     .await
-    .expect("stack");
+}
+
+/// [`judged`] on a given stack, with the run's per-request latency (as `rollgate analyze
+/// --source run:DIR` does).
+async fn judged_on(config: &StackConfig, with_canary: bool) -> verdict::Verdict {
+    let stack = Stack::start(config).await.expect("stack");
     let out = tempfile::tempdir().expect("temp dir");
     let scenario = Scenario::load(
         Path::new("scenarios/seed-load-short.toml"),
@@ -164,7 +175,9 @@ async fn judged(regression: Option<&str>, with_canary: bool) -> verdict::Verdict
         end_ms,
         time_scale: 1.0 / 60.0,
     };
-    verdict::analyze(&gates, Phase::Canary, &source, &span).await
+    let latency = LatencySamples::read(&summary.dir).expect("load histograms");
+    assert!(latency.is_some(), "a load run has a manifest");
+    verdict::analyze_with(&gates, Phase::Canary, &source, &span, latency.as_ref()).await
 }
 
 #[tokio::test]
