@@ -268,7 +268,7 @@ fn charts(s: &mut String, ctx: &ReportContext) {
     if !set.skipped.is_empty() {
         s.push_str("<div class=\"warn\"><ul>\n");
         for w in &set.skipped {
-            let _ = writeln!(s, "<li>{}</li>", esc(w));
+            let _ = writeln!(s, "<li>{}</li>", esc(&w.to_string()));
         }
         s.push_str("</ul></div>\n");
     }

@@ -63,6 +63,10 @@ pub fn write(run_dir: &Path) -> Result<ReportSummary, ReportError> {
     for c in &ctx.charts.charts {
         files.push(dir.write(&c.file, &c.png)?);
     }
+    for s in &ctx.charts.skipped {
+        // A chart drawn by an earlier report of this directory must not outlive its data.
+        let _ = std::fs::remove_file(dir.join(&s.file));
+    }
     for f in formats {
         files.push(dir.write(f.file(), f.render(&ctx).as_bytes())?);
     }
@@ -72,8 +76,8 @@ pub fn write(run_dir: &Path) -> Result<ReportSummary, ReportError> {
         warnings: ctx
             .warnings
             .iter()
-            .chain(&ctx.charts.skipped)
             .cloned()
+            .chain(ctx.charts.skipped.iter().map(ToString::to_string))
             .collect(),
     })
 }

@@ -1,5 +1,7 @@
 //! `rollgate report` on synthetic run directories written per `reports/README.md`.
 
+mod charts;
+
 use std::path::Path;
 
 use rollgate::report;
@@ -9,7 +11,7 @@ use serde_json::json;
 const PLANTED_KEY: &str = "sk-planted-4f1c9e";
 
 /// A realistic run directory: manifest, seconds, smoke and verdict with a breaching check.
-fn synthetic_run(dir: &Path) {
+pub(super) fn synthetic_run(dir: &Path) {
     let rd = RunDir::at(dir).unwrap();
     rd.write_json(
         run_dir::MANIFEST,
@@ -71,7 +73,7 @@ fn synthetic_run(dir: &Path) {
     .unwrap();
 }
 
-fn read(dir: &Path, rel: &str) -> String {
+pub(super) fn read(dir: &Path, rel: &str) -> String {
     std::fs::read_to_string(dir.join(rel)).unwrap()
 }
 

@@ -38,8 +38,23 @@ pub struct Chart {
 pub struct ChartSet {
     /// The charts drawn, in report order.
     pub charts: Vec<Chart>,
-    /// One sentence per skipped chart, naming it and the file that lacked data.
-    pub skipped: Vec<String>,
+    /// The charts not drawn, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A chart not drawn.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// The file it would have been (`charts/<name>.png`).
+    pub file: String,
+    /// Why, naming the file that lacked data.
+    pub why: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "chart {} skipped: {}", self.file, self.why)
+    }
 }
 
 /// Where a chart's data comes from.
@@ -204,7 +219,7 @@ pub fn render(dir: &Path, inputs: &RunInputs) -> ChartSet {
                 alt: spec.alt.to_string(),
                 png,
             }),
-            Err(why) => set.skipped.push(format!("chart {file} skipped: {why}")),
+            Err(why) => set.skipped.push(Skipped { file, why }),
         }
     }
     set

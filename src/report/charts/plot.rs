@@ -82,6 +82,8 @@ pub struct Plot {
     pub lines: Vec<Line>,
     /// X spans to shade as breach windows.
     pub shaded: Vec<(f64, f64)>,
+    /// The x range to show at least (time charts show the whole run, so they line up).
+    pub x_range: Option<(f64, f64)>,
 }
 
 impl Plot {
@@ -123,6 +125,10 @@ fn ranges(plot: &Plot) -> ((f64, f64), (f64, f64)) {
         x1 = x1.max(x);
         y1 = y1.max(y);
     }
+    if let Some((a, b)) = plot.x_range {
+        x0 = x0.min(a);
+        x1 = x1.max(b);
+    }
     if !x0.is_finite() || !x1.is_finite() {
         (x0, x1) = (0.0, 1.0);
     }
@@ -142,14 +148,18 @@ pub fn percentile_label(x: f64) -> String {
     format!("{q:.decimals$}%")
 }
 
-fn y_label(y: f64) -> String {
-    if y.abs() >= 100.0 || y == 0.0 {
-        format!("{y:.0}")
-    } else if y.abs() >= 1.0 {
-        format!("{y:.1}")
+/// A y tick label with as many decimals as the axis' extent `top` needs (same for every tick).
+fn y_label(y: f64, top: f64) -> String {
+    let decimals = if top >= 10.0 {
+        0
+    } else if top >= 1.0 {
+        1
+    } else if top >= 0.1 {
+        2
     } else {
-        format!("{y:.3}")
-    }
+        3
+    };
+    format!("{y:.decimals$}")
 }
 
 /// Draws `plot` and returns the PNG bytes (RGB, [`WIDTH`] x [`HEIGHT`]).
@@ -179,9 +189,15 @@ fn draw_into(plot: &Plot, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Erro
         XAxis::Seconds => "seconds since the run started",
         XAxis::Percentile => "percentile",
     };
-    let y_fmt = |y: &f64| y_label(*y);
+    let y_fmt = |y: &f64| y_label(*y, y1);
+    let x_labels = match plot.x_axis {
+        XAxis::Seconds => 12,
+        // One tick per decade of the tail: p0, p90, p99, ...
+        XAxis::Percentile => (x1 - x0).floor() as usize + 1,
+    };
     chart
         .configure_mesh()
+        .x_labels(x_labels)
         .x_desc(x_desc)
         .y_desc(plot.y_desc.as_str())
         .x_label_formatter(&x_fmt)
@@ -250,6 +266,8 @@ fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, String> {
         let mut encoder = png::Encoder::new(&mut out, WIDTH, HEIGHT);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::Default);
+        encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let mut writer = encoder
             .write_header()
             .map_err(|e| format!("PNG encoding failed: {e}"))?;
@@ -274,6 +292,14 @@ mod tests {
     }
 
     #[test]
+    fn y_labels_share_their_decimals() {
+        assert_eq!(y_label(50.0, 220.0), "50");
+        assert_eq!(y_label(0.5, 5.5), "0.5");
+        assert_eq!(y_label(0.0, 0.55), "0.00");
+        assert_eq!(y_label(0.001, 0.011), "0.001");
+    }
+
+    #[test]
     fn ranges_cover_points_and_thresholds_from_zero() {
         let plot = Plot {
             title: "t".into(),
@@ -292,9 +318,10 @@ mod tests {
                 },
             ],
             shaded: vec![],
+            x_range: Some((0.0, 4.0)),
         };
         let ((x0, x1), (y0, y1)) = ranges(&plot);
-        assert_eq!((x0, x1, y0), (2.0, 5.0, 0.0));
+        assert_eq!((x0, x1, y0), (0.0, 5.0, 0.0));
         assert!((y1 - 165.0).abs() < 1e-9);
         assert!(plot.has_data());
         let only_threshold = Plot {

@@ -36,6 +36,8 @@ pub struct Sources<'a> {
     pub inputs: &'a RunInputs,
     /// Slot 0 of the load schedule, ms since the epoch (from the manifest), if known.
     pub start_ms: Option<i64>,
+    /// The x range of time charts: the whole run, in seconds, if known.
+    pub run_span: Option<(f64, f64)>,
     /// The scraped store, or why there is none.
     pub store: Result<Store, String>,
 }
@@ -50,10 +52,17 @@ impl<'a> Sources<'a> {
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64);
         let store = Store::read_run_dir(dir).map_err(|e| e.to_string());
+        let run_span = inputs
+            .manifest
+            .as_ref()
+            .and_then(|m| m.duration_s)
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .map(|d| (0.0, d));
         Sources {
             dir,
             inputs,
             start_ms,
+            run_span,
             store,
         }
     }
@@ -110,6 +119,7 @@ pub fn ttfb_over_time(src: &Sources) -> Result<Plot, String> {
         y_desc: "p95 TTFB (ms)".into(),
         lines,
         shaded: Vec::new(),
+        x_range: src.run_span,
     };
     if plot.has_data() {
         Ok(plot)
@@ -121,7 +131,8 @@ pub fn ttfb_over_time(src: &Sources) -> Result<Plot, String> {
     }
 }
 
-/// Requests per second: intended (both variants) vs sent, in total and per variant.
+/// Requests per second: intended (the schedule's total, repeated on each variant's row) vs sent,
+/// in total and per variant.
 pub fn rate(src: &Sources) -> Result<Plot, String> {
     let rows = &src.inputs.seconds;
     let last = rows
@@ -132,7 +143,8 @@ pub fn rate(src: &Sources) -> Result<Plot, String> {
     let mut intended = vec![0.0; last as usize + 1];
     let mut sent = vec![0.0; last as usize + 1];
     for r in rows {
-        intended[r.second as usize] += r.intended;
+        let i = &mut intended[r.second as usize];
+        *i = f64::max(*i, r.intended);
         sent[r.second as usize] += r.count;
     }
     let indexed = |v: Vec<f64>| -> Vec<(f64, f64)> {
@@ -161,6 +173,7 @@ pub fn rate(src: &Sources) -> Result<Plot, String> {
         y_desc: "requests per second".into(),
         lines,
         shaded: Vec::new(),
+        x_range: src.run_span,
     })
 }
 
@@ -235,6 +248,7 @@ pub fn distribution(src: &Sources) -> Result<Plot, String> {
         y_desc: "TTFB (ms)".into(),
         lines,
         shaded: Vec::new(),
+        x_range: None,
     })
 }
 
@@ -297,6 +311,9 @@ pub fn prom(src: &Sources, spec: &PromQuery) -> Result<Plot, String> {
             spec.metric
         ));
     }
+    let (lo, hi) = src
+        .run_span
+        .map_or((lo, hi), |(a, b)| (lo.min(a), hi.max(b)));
     for (i, (value, name)) in spec.thresholds.iter().enumerate() {
         let y = value * spec.scale;
         lines.push(Line {
@@ -311,6 +328,7 @@ pub fn prom(src: &Sources, spec: &PromQuery) -> Result<Plot, String> {
         y_desc: spec.y_desc.to_string(),
         lines,
         shaded: Vec::new(),
+        x_range: src.run_span,
     })
 }
 
