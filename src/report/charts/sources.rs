@@ -25,6 +25,10 @@ use crate::run_dir;
 pub const SIDES: [(&str, plotters::style::RGBColor); 2] =
     [("baseline", BASELINE), ("canary", CANARY)];
 
+/// The longest run a rate chart is drawn for (31 days), so a damaged row cannot ask for an
+/// absurd allocation.
+const MAX_SECOND: u64 = 31 * 24 * 3600;
+
 /// Most points a prometheus-derived line gets (the step is chosen from the span).
 const PROM_POINTS: i64 = 300;
 
@@ -140,6 +144,12 @@ pub fn rate(src: &Sources) -> Result<Plot, String> {
         .map(|r| r.second)
         .max()
         .ok_or_else(|| format!("{} has no rows", run_dir::LOAD_SECONDS))?;
+    if last > MAX_SECOND {
+        return Err(format!(
+            "{} has a row for second {last}, past the {MAX_SECOND} s a run can last",
+            run_dir::LOAD_SECONDS
+        ));
+    }
     let mut intended = vec![0.0; last as usize + 1];
     let mut sent = vec![0.0; last as usize + 1];
     for r in rows {
@@ -362,6 +372,51 @@ pub fn breaches(src: &Sources, keywords: &[&str]) -> (Vec<(f64, f64)>, Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(second: u64, variant: &str, intended: f64, count: f64) -> SecondRow {
+        SecondRow {
+            second,
+            variant: variant.into(),
+            intended,
+            count,
+            errors: 0.0,
+            ttfb_p95_ms: None,
+        }
+    }
+
+    #[test]
+    fn rate_takes_the_intended_total_once_and_sums_what_was_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = RunInputs {
+            seconds: vec![
+                row(0, "baseline", 100.0, 88.0),
+                row(0, "canary", 100.0, 12.0),
+                row(2, "baseline", 100.0, 90.0),
+            ],
+            ..RunInputs::default()
+        };
+        let plot = rate(&Sources::read(dir.path(), &inputs)).unwrap();
+        let line = |name: &str| &plot.lines.iter().find(|l| l.name == name).unwrap().points;
+        assert_eq!(
+            line("intended (total)"),
+            &[(0.0, 100.0), (1.0, 0.0), (2.0, 100.0)]
+        );
+        assert_eq!(
+            line("sent (total)"),
+            &[(0.0, 100.0), (1.0, 0.0), (2.0, 90.0)]
+        );
+        assert_eq!(line("sent to canary"), &[(0.0, 12.0)]);
+
+        let damaged = RunInputs {
+            seconds: vec![row(u64::MAX / 2, "baseline", 1.0, 1.0)],
+            ..RunInputs::default()
+        };
+        let err = rate(&Sources::read(dir.path(), &damaged)).unwrap_err();
+        assert!(
+            err.contains("load/seconds.json has a row for second"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn percentile_curve_is_monotonic_and_reaches_the_tail() {
