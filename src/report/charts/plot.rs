@@ -292,6 +292,34 @@ mod tests {
     }
 
     #[test]
+    fn drawing_is_deterministic_and_writes_text_with_the_bundled_font() {
+        let plot = Plot {
+            title: "TTFB".into(),
+            x_axis: XAxis::Seconds,
+            y_desc: "ms".into(),
+            lines: vec![Line {
+                name: "canary".into(),
+                points: (0..60).map(|i| (i as f64, (i % 7) as f64)).collect(),
+                stroke: Stroke::Solid(CANARY),
+            }],
+            shaded: vec![(10.0, 20.0)],
+            x_range: None,
+        };
+        let png = draw(&plot).unwrap();
+        assert_eq!(png, draw(&plot).unwrap(), "same plot, same bytes");
+        let mut reader = png::Decoder::new(&png[..]).read_info().unwrap();
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut rgb).unwrap();
+        assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
+        // The title is drawn in the top 30 rows: dark glyph pixels there, or the font failed.
+        let dark = rgb[..(WIDTH * 30 * 3) as usize]
+            .chunks_exact(3)
+            .filter(|p| p.iter().all(|&c| c < 100))
+            .count();
+        assert!(dark > 20, "title glyph pixels: {dark}");
+    }
+
+    #[test]
     fn y_labels_share_their_decimals() {
         assert_eq!(y_label(50.0, 220.0), "50");
         assert_eq!(y_label(0.5, 5.5), "0.5");
