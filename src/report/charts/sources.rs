@@ -40,7 +40,7 @@ pub struct Sources<'a> {
     pub inputs: &'a RunInputs,
     /// Slot 0 of the load schedule, ms since the epoch (from the manifest), if known.
     pub start_ms: Option<i64>,
-    /// The x range of time charts: the whole run, in seconds, if known.
+    /// The x range of time charts: the whole schedule, in seconds, if known.
     pub run_span: Option<(f64, f64)>,
     /// The scraped store, or why there is none.
     pub store: Result<Store, String>,
@@ -56,10 +56,11 @@ impl<'a> Sources<'a> {
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64);
         let store = Store::read_run_dir(dir).map_err(|e| e.to_string());
-        let run_span = inputs
-            .manifest
-            .as_ref()
-            .and_then(|m| m.duration_s)
+        // The schedule's length (the load engine's own reading of its manifest), else how long
+        // the run lasted.
+        let run_span = manifest::schedule_span(dir)
+            .map(|(a, b)| (b - a) as f64 / 1000.0)
+            .or_else(|| inputs.manifest.as_ref().and_then(|m| m.duration_s))
             .filter(|d| d.is_finite() && *d > 0.0)
             .map(|d| (0.0, d));
         Sources {
