@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::charts::{self, ChartSet};
 use super::model::{self, Manifest, RunInputs, Smoke, Verdict};
 
 /// Everything a report format needs.
@@ -29,6 +30,8 @@ pub struct ReportContext {
     pub load: Vec<VariantLoad>,
     /// Everything the reviewer must be warned about, one sentence each.
     pub warnings: Vec<String>,
+    /// The charts drawn from the run directory, and why others were skipped.
+    pub charts: ChartSet,
 }
 
 /// Load totals of one variant.
@@ -49,17 +52,20 @@ pub struct VariantLoad {
 }
 
 impl ReportContext {
-    /// Reads a run directory and derives the context; never fails.
+    /// Reads a run directory and derives the context, charts included; never fails.
     pub fn from_run_dir(dir: &Path) -> ReportContext {
         let inputs = model::read_inputs(dir);
+        let charts = charts::render(dir, &inputs);
         let run_name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        ReportContext::from_inputs(run_name, inputs)
+        let mut ctx = ReportContext::from_inputs(run_name, inputs);
+        ctx.charts = charts;
+        ctx
     }
 
-    /// Derives the context from inputs already read.
+    /// Derives the context from inputs already read (no charts: they need the run directory).
     pub fn from_inputs(run_name: String, inputs: RunInputs) -> ReportContext {
         let RunInputs {
             manifest,
@@ -114,6 +120,7 @@ impl ReportContext {
             smoke,
             load: load_totals(&seconds),
             warnings,
+            charts: ChartSet::default(),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! `report.html`: one self-contained, printable page (inline CSS, no scripts, no external
-//! resources): verdict banner, checks, smoke, load summary, run facts and warnings.
+//! resources): verdict banner, checks, smoke, load summary, charts (PNG as `data:` URIs, which
+//! the CSP's `img-src data:` allows), run facts and warnings.
 //!
 //! For: the reviewer reading a run offline. Not for: interactivity (there is none by design).
 
 use std::fmt::Write as _;
+
+use base64::Engine as _;
 
 use super::context::{num, ReportContext};
 use super::Format;
@@ -20,6 +23,8 @@ text-align:left;vertical-align:top}th{background:#eee}code{font-size:90%}\
 .ROLLBACK,.ERROR{background:#c62828}.NONE{background:#555}\
 .pass{color:#2e7d32}.breach,.fail,.error{color:#c62828;font-weight:bold}\
 .warn{background:#fff8e1;border-left:4px solid #f9a825;padding:.5em 1em}\
+figure{margin:1em 0;break-inside:avoid}figure img{max-width:100%;height:auto;border:1px solid #ddd}\
+figcaption{font-size:90%;color:#444;max-width:900px}\
 @media print{.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -198,6 +203,7 @@ impl Format for Html {
             }
             s.push_str("</table>\n");
         }
+        charts(&mut s, ctx);
         if let Some(m) = &ctx.manifest {
             s.push_str("<h2>Run facts</h2>\n");
             head(&mut s, &["fact", "value"]);
@@ -235,6 +241,36 @@ impl Format for Html {
         }
         s.push_str("</body></html>\n");
         s
+    }
+}
+
+/// The charts as embedded images with captions, then the list of skipped ones.
+fn charts(s: &mut String, ctx: &ReportContext) {
+    let set = &ctx.charts;
+    if set.charts.is_empty() && set.skipped.is_empty() {
+        return;
+    }
+    s.push_str("<h2>Charts</h2>\n");
+    for c in &set.charts {
+        let _ = writeln!(
+            s,
+            "<figure><img src=\"data:image/png;base64,{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\
+             <figcaption><b>{}</b> ({}). {}</figcaption></figure>",
+            base64::engine::general_purpose::STANDARD.encode(&c.png),
+            super::charts::plot::WIDTH,
+            super::charts::plot::HEIGHT,
+            esc(&c.alt),
+            esc(&c.title),
+            esc(&c.file),
+            esc(&c.caption)
+        );
+    }
+    if !set.skipped.is_empty() {
+        s.push_str("<div class=\"warn\"><ul>\n");
+        for w in &set.skipped {
+            let _ = writeln!(s, "<li>{}</li>", esc(&w.to_string()));
+        }
+        s.push_str("</ul></div>\n");
     }
 }
 

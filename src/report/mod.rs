@@ -5,6 +5,7 @@
 //! must be warned about, and rendering it in each format. Not for: judging the run (the
 //! analyzer's verdict is shown as written) or producing load, smoke or verdict files.
 
+pub mod charts;
 pub mod context;
 mod html;
 mod junit_out;
@@ -37,7 +38,7 @@ pub struct ReportSummary {
     pub verdict: String,
     /// Files written, absolute.
     pub files: Vec<PathBuf>,
-    /// Warnings shown in the report.
+    /// Warnings shown in the report, then one per skipped chart.
     pub warnings: Vec<String>,
 }
 
@@ -49,7 +50,8 @@ trait Format {
     fn render(&self, ctx: &ReportContext) -> String;
 }
 
-/// Writes `report.html`, `summary.md` and `junit.xml` into `run_dir` from the files in it.
+/// Writes `charts/*.png`, `report.html` (charts embedded), `summary.md` and `junit.xml` into
+/// `run_dir` from the files in it.
 pub fn write(run_dir: &Path) -> Result<ReportSummary, ReportError> {
     if !run_dir.is_dir() {
         return Err(ReportError::NoRunDir(run_dir.to_path_buf()));
@@ -58,12 +60,24 @@ pub fn write(run_dir: &Path) -> Result<ReportSummary, ReportError> {
     let dir = RunDir::at(run_dir)?;
     let formats: [&dyn Format; 3] = [&html::Html, &markdown::Markdown, &junit_out::Junit];
     let mut files = Vec::new();
+    for c in &ctx.charts.charts {
+        files.push(dir.write(&c.file, &c.png)?);
+    }
+    for s in &ctx.charts.skipped {
+        // A chart drawn by an earlier report of this directory must not outlive its data.
+        let _ = std::fs::remove_file(dir.join(&s.file));
+    }
     for f in formats {
         files.push(dir.write(f.file(), f.render(&ctx).as_bytes())?);
     }
     Ok(ReportSummary {
         verdict: ctx.verdict_label.clone(),
         files,
-        warnings: ctx.warnings.clone(),
+        warnings: ctx
+            .warnings
+            .iter()
+            .cloned()
+            .chain(ctx.charts.skipped.iter().map(ToString::to_string))
+            .collect(),
     })
 }

@@ -86,6 +86,8 @@ pub struct Verdict {
     pub reason: String,
     /// The checks that decided.
     pub decided_by: Vec<String>,
+    /// How the analyzer scaled windows (a compressed run); charts scale their windows alike.
+    pub time_scale: Option<f64>,
     /// The analyzer's warnings.
     pub warnings: Vec<String>,
     /// The phase's checks.

@@ -1,5 +1,7 @@
 //! `rollgate report` on synthetic run directories written per `reports/README.md`.
 
+mod charts;
+
 use std::path::Path;
 
 use rollgate::report;
@@ -9,7 +11,7 @@ use serde_json::json;
 const PLANTED_KEY: &str = "sk-planted-4f1c9e";
 
 /// A realistic run directory: manifest, seconds, smoke and verdict with a breaching check.
-fn synthetic_run(dir: &Path) {
+pub(super) fn synthetic_run(dir: &Path) {
     let rd = RunDir::at(dir).unwrap();
     rd.write_json(
         run_dir::MANIFEST,
@@ -71,7 +73,7 @@ fn synthetic_run(dir: &Path) {
     .unwrap();
 }
 
-fn read(dir: &Path, rel: &str) -> String {
+pub(super) fn read(dir: &Path, rel: &str) -> String {
     std::fs::read_to_string(dir.join(rel)).unwrap()
 }
 
@@ -82,7 +84,8 @@ fn report_of_a_full_run_matches_snapshots() {
     synthetic_run(&dir);
     let summary = report::write(&dir).unwrap();
     assert_eq!(summary.verdict, "ROLLBACK");
-    assert_eq!(summary.files.len(), 3);
+    // report.html, summary.md, junit.xml and the two charts seconds.json has data for.
+    assert_eq!(summary.files.len(), 5, "{:?}", summary.files);
     insta::assert_snapshot!("report_summary_md", read(&dir, run_dir::SUMMARY_MD));
     insta::assert_snapshot!("report_junit_xml", read(&dir, run_dir::JUNIT));
     let html = read(&dir, run_dir::REPORT_HTML);
@@ -102,7 +105,7 @@ fn planted_api_key_never_reaches_an_output_file() {
     synthetic_run(tmp.path());
     let summary = report::write(tmp.path()).unwrap();
     for f in &summary.files {
-        let text = std::fs::read_to_string(f).unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
         assert!(!text.contains(PLANTED_KEY), "{} leaks the key", f.display());
         assert!(
             !text.contains("Bearer "),
@@ -144,7 +147,12 @@ fn empty_and_absent_run_dirs() {
     let tmp = tempfile::tempdir().unwrap();
     let summary = report::write(tmp.path()).unwrap();
     assert_eq!(summary.verdict, "NO VERDICT");
-    assert_eq!(summary.warnings.len(), 4, "{:?}", summary.warnings);
+    let (charts, files): (Vec<_>, Vec<_>) = summary
+        .warnings
+        .iter()
+        .partition(|w| w.starts_with("chart charts/"));
+    assert_eq!(files.len(), 4, "{:?}", summary.warnings);
+    assert_eq!(charts.len(), 7, "every chart is skipped: {charts:?}");
     let err = report::write(&tmp.path().join("nope")).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
