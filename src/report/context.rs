@@ -26,6 +26,8 @@ pub struct ReportContext {
     pub manifest: Option<Manifest>,
     /// The smoke results (if readable).
     pub smoke: Option<Smoke>,
+    /// The gate's stages (when a gate wrote the run directory).
+    pub gate: Option<model::Gate>,
     /// Load totals per variant from `load/seconds.json`.
     pub load: Vec<VariantLoad>,
     /// Everything the reviewer must be warned about, one sentence each.
@@ -71,10 +73,25 @@ impl ReportContext {
             manifest,
             verdict,
             smoke,
+            gate,
             seconds,
             problems,
         } = inputs;
         let mut warnings = problems;
+        for stage in gate.iter().flat_map(|g| &g.stages) {
+            if matches!(stage.status.as_str(), "interrupted" | "error") {
+                warnings.push(format!(
+                    "untrusted run: the gate's {} stage {}: {}",
+                    stage.name,
+                    if stage.status == "error" {
+                        "failed"
+                    } else {
+                        "was interrupted"
+                    },
+                    stage.summary
+                ));
+            }
+        }
         if let Some(m) = &manifest {
             if m.status != "complete" {
                 let why = m.abort_reason.as_deref().unwrap_or("no reason recorded");
@@ -118,6 +135,7 @@ impl ReportContext {
             verdict,
             manifest,
             smoke,
+            gate,
             load: load_totals(&seconds),
             warnings,
             charts: ChartSet::default(),

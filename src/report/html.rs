@@ -149,6 +149,45 @@ impl Format for Html {
             }
             s.push_str("</table>\n");
         }
+        if let Some(g) = &ctx.gate {
+            let _ = writeln!(
+                s,
+                "<h2>Gate: {} phase, {} profile, target {}</h2>",
+                esc(&g.phase),
+                esc(&g.profile),
+                esc(&g.target)
+            );
+            if let (Some(b), Some(c)) = (&g.baseline_mode, &g.canary_mode) {
+                let _ = writeln!(
+                    s,
+                    "<p>Memory modes: baseline <code>{}</code>, canary <code>{}</code>{}.</p>",
+                    esc(b),
+                    esc(c),
+                    g.regression.as_ref().map_or(String::new(), |r| format!(
+                        "; canary regression <code>{}</code>",
+                        esc(r)
+                    ))
+                );
+            }
+            head(&mut s, &["stage", "status", "what it did", "seconds"]);
+            for st in &g.stages {
+                row(
+                    &mut s,
+                    &[
+                        esc(&st.name),
+                        format!(
+                            "<span class=\"{}\">{}</span>",
+                            class_of(&st.status),
+                            esc(&st.status)
+                        ),
+                        esc(&st.summary),
+                        st.duration_ms
+                            .map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
+                    ],
+                );
+            }
+            s.push_str("</table>\n");
+        }
         if let Some(sm) = &ctx.smoke {
             let _ = writeln!(
                 s,

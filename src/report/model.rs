@@ -164,6 +164,40 @@ pub struct SmokeCheck {
     pub duration_ms: Option<u64>,
 }
 
+/// `gate.json` (`rollgate.gate/v1`), written by `rollgate gate` only.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Gate {
+    /// The rollout phase.
+    pub phase: String,
+    /// `short` or `full`.
+    pub profile: String,
+    /// `embedded` or the external URLs.
+    pub target: String,
+    /// The embedded baseline's memory mode.
+    pub baseline_mode: Option<String>,
+    /// The embedded canary's memory mode.
+    pub canary_mode: Option<String>,
+    /// The canary's regression file.
+    pub regression: Option<String>,
+    /// Each stage, in order.
+    pub stages: Vec<GateStage>,
+}
+
+/// One stage of a gate.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct GateStage {
+    /// `start`, `smoke`, `load`, `analysis` or `report`.
+    pub name: String,
+    /// `pass`, `fail`, `error`, `interrupted` or `skipped`.
+    pub status: String,
+    /// One line on what it did.
+    pub summary: String,
+    /// Wall time.
+    pub duration_ms: Option<u64>,
+}
+
 /// One row of `load/seconds.json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -191,11 +225,16 @@ pub struct RunInputs {
     pub verdict: Option<Verdict>,
     /// The smoke results.
     pub smoke: Option<Smoke>,
+    /// The gate's record, when a gate wrote the run directory.
+    pub gate: Option<Gate>,
     /// Per-second load series.
     pub seconds: Vec<SecondRow>,
     /// What is missing or damaged, one sentence each, naming the file.
     pub problems: Vec<String>,
 }
+
+/// The gate's record (see `crate::gate::GATE_JSON`).
+const GATE_JSON: &str = "gate.json";
 
 /// Reads every input the report uses; never fails, a bad file becomes a problem sentence.
 pub fn read_inputs(dir: &Path) -> RunInputs {
@@ -223,10 +262,16 @@ pub fn read_inputs(dir: &Path) -> RunInputs {
         &mut problems,
     );
     let seconds = read_json(dir, run_dir::LOAD_SECONDS, None, &mut problems).unwrap_or_default();
+    // Only a gate writes gate.json: its absence is not a problem.
+    let gate = match dir.join(GATE_JSON).exists() {
+        true => read_json(dir, GATE_JSON, Some("rollgate.gate/v1"), &mut problems),
+        false => None,
+    };
     RunInputs {
         manifest,
         verdict,
         smoke,
+        gate,
         seconds,
         problems,
     }
