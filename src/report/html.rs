@@ -123,11 +123,7 @@ impl Format for Html {
                 ],
             );
             for c in &v.checks {
-                let stat = c
-                    .statistic
-                    .as_ref()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "-".into());
+                let stat = c.statistic.as_ref().map_or("-".into(), statistic);
                 row(
                     &mut s,
                     &[
@@ -325,4 +321,26 @@ mod tests {
         );
         assert_eq!(class_of("x\" onload=\""), "NONE");
     }
+}
+
+/// A check's statistic in a few words: the test, its p-value and the interval, for the table
+/// (the whole object is in `verdict.json`).
+fn statistic(v: &serde_json::Value) -> String {
+    let test = v["test"].as_str().unwrap_or("?");
+    let mut out = test.to_string();
+    if let Some(p) = v["p_value"].as_f64() {
+        out.push_str(&format!(", p = {p:.2e}"));
+    }
+    if let Some(ci) = v["ci"].as_array() {
+        let end = |i: usize| {
+            ci.get(i)
+                .and_then(|x| x.as_f64())
+                .map_or("∞".into(), |x| format!("{x:.4}"))
+        };
+        let confidence = v["confidence"]
+            .as_f64()
+            .map_or(String::new(), |c| format!("{:.0}% ", c * 100.0));
+        out.push_str(&format!(", {confidence}CI [{}, {}]", end(0), end(1)));
+    }
+    out
 }
