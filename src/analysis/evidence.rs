@@ -43,12 +43,14 @@ pub enum Shape {
         /// The range.
         range: Duration,
     },
-    /// The rate or increase of one counter (`sum(rate(X[r]))`): a count of events.
+    /// The rate or increase of one counter (`sum(rate(X[r]))`, no arithmetic): a count of events.
     Count {
         /// The counter's selector.
         counter: String,
         /// The range.
         range: Duration,
+        /// `rate` (events per second) rather than `increase` (events per range).
+        per_second: bool,
     },
     /// Anything else (a gauge, an expression of several kinds): no statistic applies.
     Opaque,
@@ -95,12 +97,13 @@ impl Shape {
                 return Shape::Opaque;
             }
         }
-        match counters(top).as_deref() {
-            Some([(vs, range)]) => Shape::Count {
-                counter: text(vs),
-                range: *range,
+        match single_counter(top) {
+            Some((vs, range, per_second)) => Shape::Count {
+                counter: text(&vs),
+                range,
+                per_second,
             },
-            _ => Shape::Opaque,
+            None => Shape::Opaque,
         }
     }
 
@@ -145,6 +148,24 @@ fn counters(expr: &Expr) -> Option<Vec<(VectorSelector, Duration)>> {
         Expr::Call(c) if matches!(c.func.name, "rate" | "increase") => {
             match c.args.args.first().map(|a| unparen(a)) {
                 Some(Expr::MatrixSelector(ms)) => Some(vec![(ms.vs.clone(), ms.range)]),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `rate(X[r])` or `increase(X[r])`, under sums and parentheses only: the selector, the range
+/// and whether it is a rate.
+fn single_counter(expr: &Expr) -> Option<(VectorSelector, Duration, bool)> {
+    match expr {
+        Expr::Paren(p) => single_counter(&p.expr),
+        Expr::Aggregate(a) if a.op.to_string() == "sum" => single_counter(&a.expr),
+        Expr::Call(c) if matches!(c.func.name, "rate" | "increase") => {
+            match c.args.args.first().map(|a| unparen(a)) {
+                Some(Expr::MatrixSelector(ms)) => {
+                    Some((ms.vs.clone(), ms.range, c.func.name == "rate"))
+                }
                 _ => None,
             }
         }
@@ -337,8 +358,16 @@ mod tests {
         );
         assert!(matches!(
             Shape::of("sum(increase(memory_zep_downgrades_total{reason=\"auth\"}[10m]))"),
-            Shape::Count { range, .. } if range == Duration::from_secs(600)
+            Shape::Count { range, per_second: false, .. } if range == Duration::from_secs(600)
         ));
+        assert!(matches!(
+            Shape::of("sum(rate(memory_zep_context_failures_total[5m]))"),
+            Shape::Count {
+                per_second: true,
+                ..
+            }
+        ));
+        assert_eq!(Shape::of("sum(rate(x[5m])) * 60"), Shape::Opaque);
         assert_eq!(Shape::of("ratio"), Shape::Opaque);
         assert_eq!(
             Shape::of("max(rate(x[5m])) / sum(rate(y[5m]))"),

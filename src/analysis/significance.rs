@@ -7,9 +7,9 @@
 //! handful of requests can neither promote nor roll back.
 //!
 //! The counts come from the analysed span for a pass and from the first breach (its evaluations
-//! and the query's range before them) for a breach. Checks whose query is not a ratio of counters
-//! or a histogram quantile (gauges, one counter's rate) carry their sample count when it has one,
-//! and no statistic.
+//! and the query's range before them) for a breach. One counter's rate or increase gets an exact
+//! Poisson test against the threshold. Other queries (gauges, mixed expressions) carry no
+//! statistic.
 //!
 //! For: `samples` and `statistic` of a check and the outcome they change. Not for: fetching the
 //! counts (see [`super::evidence`]) or the tests' arithmetic (see [`super::stats`]).
@@ -25,7 +25,7 @@ use crate::prom::source::Source;
 /// The test behind a check's value, in `verdict.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Statistic {
-    /// `binomial`, `two-proportion-z`, `quantile-binomial` or `mann-whitney`.
+    /// `binomial`, `two-proportion-z`, `quantile-binomial`, `mann-whitney` or `poisson`.
     pub test: &'static str,
     /// What a small p-value supports (the breach direction), in words.
     pub hypothesis: String,
@@ -102,11 +102,13 @@ pub async fn assess(inputs: &Inputs<'_>, check: &Check, result: &mut CheckResult
         Shape::Quantile {
             q, buckets, metric, ..
         } => quantile(inputs, check, *q, buckets, metric, from, to).await,
-        Shape::Count { counter, .. } => {
-            let side = &inputs.gates.sides.canary;
-            evidence::count(inputs.gates, inputs.source, side, counter, from, to)
-                .await
-                .map(|n| (n, None))
+        Shape::Count {
+            counter,
+            per_second,
+            ..
+        } => {
+            let per_ms = if *per_second { 1000 } else { range_ms };
+            count(inputs, check, counter, per_ms, from, to).await
         }
         Shape::Opaque => Ok((None, None)),
     };
@@ -257,6 +259,74 @@ async fn ratio(
         });
     }
     Ok((Some(n1), Some(stat)))
+}
+
+/// A count check: an exact Poisson test of the canary's events against the threshold's
+/// expected count over the range; the value's unit is events per `per_ms` (1 s for `rate`, the
+/// range for `increase`). With a threshold of 0 every event is seen, so a pass needs no more data.
+async fn count(
+    inputs: &Inputs<'_>,
+    check: &Check,
+    counter: &str,
+    per_ms: i64,
+    from: i64,
+    to: i64,
+) -> Assessed {
+    let side = &inputs.gates.sides.canary;
+    let Some(x) = evidence::count(inputs.gates, inputs.source, side, counter, from, to).await?
+    else {
+        return Ok((None, None));
+    };
+    if !matches!(check.compare, Compare::Above | Compare::Below) || per_ms <= 0 || to <= from {
+        return Ok((Some(x), None));
+    }
+    let confidence = inputs.gates.sufficiency.confidence;
+    let t = check.threshold;
+    // Periods of the value's unit in the counted range.
+    let periods = (to - from) as f64 / per_ms as f64;
+    let expected = t.max(0.0) * periods;
+    let ci = stats::poisson_interval(x, confidence).map(|(lo, hi)| [lo / periods, hi / periods]);
+    let (hypothesis, p_value, sufficient) = if check.compare == Compare::Below {
+        (
+            format!("canary rate < {t}"),
+            stats::poisson_below(x, expected),
+            ci.is_some_and(|[lo, _]| lo >= t),
+        )
+    } else {
+        (
+            format!("canary rate > {t}"),
+            stats::poisson_above(x, expected),
+            t <= 0.0 || ci.is_some_and(|[_, hi]| hi <= t),
+        )
+    };
+    let stat = Statistic {
+        test: "poisson",
+        hypothesis,
+        p_value,
+        effect_size: Some(x as f64 / periods - t),
+        effect: "canary rate - threshold (the query's unit)",
+        ci,
+        ci_of: "canary rate (the query's unit)".into(),
+        ci_method: "garwood (exact poisson)",
+        confidence,
+        z: None,
+        canary_n: x,
+        canary_events: Some(x),
+        baseline_n: None,
+        baseline_events: None,
+        data: "prometheus counters",
+        range_ms: [from, to],
+        sufficient,
+        insufficient: (!sufficient).then(|| {
+            format!(
+                "{x} events in {:.0} s: the canary rate could be as high as {:.3} at {:.0}%, above {t}",
+                (to - from) as f64 / 1000.0,
+                ci.map_or(f64::NAN, |[_, hi]| hi),
+                confidence * 100.0
+            )
+        }),
+    };
+    Ok((Some(x), Some(stat)))
 }
 
 async fn side_buckets(

@@ -15,7 +15,7 @@
 //! deciding a check (see [`super::evaluate`]).
 
 use hdrhistogram::Histogram;
-use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal};
+use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, Normal, Poisson};
 
 /// One bucket of a histogram: observations in `(lo, hi]` (or exactly `lo` when `lo == hi`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,6 +132,43 @@ pub fn binomial_above(events: u64, n: u64, threshold: f64) -> Option<f64> {
 pub fn binomial_below(events: u64, n: u64, threshold: f64) -> Option<f64> {
     let b = Binomial::new(threshold.clamp(0.0, 1.0), n).ok()?;
     Some(b.cdf(events.min(n)))
+}
+
+/// The exact (Garwood) interval for the mean of a Poisson count having seen `events`:
+/// `[χ²(α/2; 2x)/2, χ²(1 − α/2; 2x + 2)/2]`.
+pub fn poisson_interval(events: u64, confidence: f64) -> Option<(f64, f64)> {
+    let alpha = 1.0 - confidence;
+    let x = events as f64;
+    let lo = if events == 0 {
+        0.0
+    } else {
+        0.5 * ChiSquared::new(2.0 * x).ok()?.inverse_cdf(alpha / 2.0)
+    };
+    let hi = 0.5
+        * ChiSquared::new(2.0 * x + 2.0)
+            .ok()?
+            .inverse_cdf(1.0 - alpha / 2.0);
+    Some((lo, hi))
+}
+
+/// Exact Poisson test of "the mean is above `mean`" having seen `events`: P(X >= events).
+/// With a zero mean, any event is certain evidence (p = 0) and none is no evidence (p = 1).
+pub fn poisson_above(events: u64, mean: f64) -> Option<f64> {
+    if events == 0 {
+        return Some(1.0);
+    }
+    if mean <= 0.0 {
+        return Some(0.0);
+    }
+    Some(Poisson::new(mean).ok()?.sf(events - 1))
+}
+
+/// Exact Poisson test of "the mean is below `mean`": P(X <= events).
+pub fn poisson_below(events: u64, mean: f64) -> Option<f64> {
+    if mean <= 0.0 {
+        return Some(1.0);
+    }
+    Some(Poisson::new(mean).ok()?.cdf(events))
 }
 
 /// A two-proportion z-test.
@@ -366,6 +403,27 @@ mod tests {
         // P(X <= 39 | n=100, p=0.5) = 0.0176001.
         let p = binomial_below(39, 100, 0.5).expect("valid");
         assert!(close(p, 0.017_600_1, 1e-6), "{p}");
+    }
+
+    #[test]
+    fn poisson_interval_and_tests_match_tables() {
+        // Garwood intervals at 95% (e.g. Ulm 1990, Table 1): x = 0: [0, 3.689], x = 10:
+        // [4.795, 18.390].
+        let (lo, hi) = poisson_interval(0, 0.95).expect("valid");
+        assert!(lo == 0.0 && close(hi, 3.688_879, 1e-5), "{lo} {hi}");
+        let (lo, hi) = poisson_interval(10, 0.95).expect("valid");
+        assert!(
+            close(lo, 4.795_389, 1e-5) && close(hi, 18.390_356, 1e-5),
+            "{lo} {hi}"
+        );
+        // P(X >= 5 | λ = 2) = 1 - e^-2 (1 + 2 + 2 + 4/3 + 2/3) = 0.0526530.
+        let p = poisson_above(5, 2.0).expect("valid");
+        assert!(close(p, 0.052_653_0, 1e-6), "{p}");
+        assert_eq!(poisson_above(1, 0.0), Some(0.0));
+        assert_eq!(poisson_above(0, 2.0), Some(1.0));
+        // P(X <= 4 | λ = 2) = 1 - 0.0526530.
+        let p = poisson_below(4, 2.0).expect("valid");
+        assert!(close(p, 0.947_347_0, 1e-6), "{p}");
     }
 
     #[test]
