@@ -4,12 +4,14 @@
 //! (the fake Zep's `fake_zep_requests_total`), not by the generator.
 //!
 //! Prints, for 100 and 2,000 req/s, the achieved rate of rollgate's open-model pacer and of
-//! Goose's `--throttle-requests` (and their error against the target); then the closed-loop
-//! ceiling and the CPU seconds per 1,000 requests of rollgate and of wrk/oha when installed, with
-//! ratios.
+//! Goose's `--throttle-requests` (and their error against the target); the CPU seconds per 1,000
+//! requests paced at 2,000 req/s of rollgate and of `oha -q 2000` when installed; then the
+//! closed-loop ceiling and CPU per 1,000 requests of rollgate, of a bare Goose loop (metrics on and
+//! off), of a plain reqwest loop without Goose (the floor of this process's HTTP stack) and of
+//! oha/wrk when installed, with ratios.
 //!
-//! Run: `cargo bench --bench load` (`-- --duration 10s` to change each run's length; 3 runs per
-//! setting, median [min..max]). Every load is bounded in time and goes to 127.0.0.1 only.
+//! Run: `cargo bench --bench load` (`-- --duration 10s` to change each run's length, `--only
+//! rates|paced|closed` for one part; 3 runs per setting, median [min..max]). Every load is bounded in time and goes to 127.0.0.1 only.
 
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -205,9 +207,14 @@ async fn rollgate_run(
     })
 }
 
-async fn goose_throttle_run(
+/// Stock Goose: `users` users each looping one GET, capped by `--throttle-requests` when `rate` is
+/// given (Goose's own way to ask for a rate), a bare closed loop otherwise; with Goose's metrics on
+/// or off (`--no-metrics`), to show what its per-request accounting costs.
+async fn goose_run(
     target: &Target,
-    rate: usize,
+    rate: Option<usize>,
+    users: usize,
+    metrics: bool,
     duration: Duration,
 ) -> Result<Measure, String> {
     let before = target.served().await?;
@@ -228,43 +235,92 @@ async fn goose_throttle_run(
     });
     let mut config = GooseConfiguration::default();
     config.host = Some(target.url.clone());
-    // Users sized as Goose's docs advise (rate x worst latency, generously).
-    config.users = Some((rate / 10).clamp(8, 256));
+    config.users = Some(users);
     config.increase_rate = Some("1000".into());
-    config.throttle_requests = Some(rate);
+    config.throttle_requests = rate;
     config.run_time = Some(format!("{}s", duration.as_secs()));
     config.no_telnet = true;
     config.no_print_metrics = true;
     config.no_error_summary = true;
     config.no_reset_metrics = true;
+    config.no_metrics = !metrics;
     config.quiet = 1;
     let cpu = cpu_seconds(false);
+    let started = Instant::now();
     GooseAttack::initialize_with_config(config)
         .map_err(|e| e.to_string())?
-        .register_scenario(
-            scenario!("throttled").register_transaction(Transaction::new(transaction)),
-        )
+        .register_scenario(scenario!("stock").register_transaction(Transaction::new(transaction)))
         .execute()
         .await
         .map_err(|e| e.to_string())?;
     let used = cpu_seconds(false) - cpu;
     let served = target.served().await? - before;
+    // A throttled run is counted over its run time; a closed loop over the wall time it ran.
+    let span = match rate {
+        Some(_) => duration,
+        None => started.elapsed(),
+    };
     Ok(Measure {
-        rate: served / duration.as_secs_f64(),
+        rate: served / span.as_secs_f64(),
         cpu_per_1000: used / served.max(1.0) * 1000.0,
     })
 }
 
-/// wrk or oha, closed loop with 64 connections for `duration`, if installed.
+/// No load tool at all: `tasks` tokio tasks looping one GET through a reqwest client set up as
+/// the pacer's is. The floor under anything built on reqwest and hyper in this process.
+async fn reqwest_run(target: &Target, tasks: usize, duration: Duration) -> Result<Measure, String> {
+    let before = target.served().await?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(tasks)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("{}{}", target.url, context_path());
+    let auth = format!("Api-Key {DEFAULT_API_KEY}");
+    let cpu = cpu_seconds(false);
+    let started = Instant::now();
+    let end = started + duration;
+    let workers: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    if let Ok(response) =
+                        client.get(&url).header("authorization", &auth).send().await
+                    {
+                        let _ = response.bytes().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.map_err(|e| e.to_string())?;
+    }
+    let wall = started.elapsed();
+    let used = cpu_seconds(false) - cpu;
+    let served = target.served().await? - before;
+    Ok(Measure {
+        rate: served / wall.as_secs_f64(),
+        cpu_per_1000: used / served.max(1.0) * 1000.0,
+    })
+}
+
+/// wrk or oha with 64 connections for `duration`, if installed: a closed loop, or (oha only, with
+/// `-q` and latency correction) paced at `rate`. `None` when the tool is not installed.
 async fn external_run(
     tool: &str,
     target: &Target,
     duration: Duration,
+    rate: Option<usize>,
 ) -> Result<Option<Measure>, String> {
     let url = format!("{}{}", target.url, context_path());
     let header = format!("Authorization: Api-Key {DEFAULT_API_KEY}");
     let secs = format!("{}s", duration.as_secs());
-    let args: Vec<String> = match tool {
+    let mut args: Vec<String> = match tool {
         "wrk" => vec![
             "-t2".into(),
             "-c64".into(),
@@ -284,6 +340,9 @@ async fn external_run(
             url,
         ],
     };
+    if let Some(rate) = rate {
+        args.extend(["-q".into(), rate.to_string(), "--latency-correction".into()]);
+    }
     let before = target.served().await?;
     let cpu = cpu_seconds(true);
     let tool_name = tool.to_string();
@@ -321,24 +380,51 @@ fn show(label: &str, values: Vec<f64>, unit: &str) -> f64 {
     mid
 }
 
-async fn run(duration: Duration) -> Result<(), String> {
+/// Which parts to run, and how long each run lasts.
+struct Options {
+    duration: Duration,
+    only: Option<String>,
+}
+
+async fn run(options: Options) -> Result<(), String> {
     let target = Target::start().await?;
+    let duration = options.duration;
     println!(
         "target: rollgate fake-zep (own process) at {}, GET context; {RUNS} runs of {}s each, median [min..max]",
         target.url,
         duration.as_secs()
     );
+    let wanted = |part: &str| options.only.as_deref().is_none_or(|only| only == part);
+    if wanted("rates") {
+        rates(&target, duration).await?;
+    }
+    if wanted("paced") {
+        paced(&target, duration).await?;
+    }
+    if wanted("closed") {
+        closed(&target, duration).await?;
+    }
+    Ok(())
+}
+
+/// Achieved rate at 100 and 2,000 req/s: rollgate's pacer against Goose's throttle.
+async fn rates(target: &Target, duration: Duration) -> Result<(), String> {
     for rate in [100usize, 2000] {
         println!("== {rate} req/s (server-counted)");
         let mut ours = Vec::new();
         let mut goose = Vec::new();
         for _ in 0..RUNS {
             ours.push(
-                rollgate_run(&target, rate as f64, duration, (rate / 10).clamp(8, 256))
+                rollgate_run(target, rate as f64, duration, (rate / 10).clamp(8, 256))
                     .await?
                     .rate,
             );
-            goose.push(goose_throttle_run(&target, rate, duration).await?.rate);
+            let users = (rate / 10).clamp(8, 256);
+            goose.push(
+                goose_run(target, Some(rate), users, true, duration)
+                    .await?
+                    .rate,
+            );
         }
         let r = show("rollgate open-model pacer", ours, "req/s");
         let g = show("goose --throttle-requests", goose, "req/s");
@@ -348,69 +434,135 @@ async fn run(duration: Duration) -> Result<(), String> {
             100.0 * (g / rate as f64 - 1.0)
         );
     }
-    println!("== closed loop (64 in flight), ceiling and CPU per 1,000 requests");
-    let mut ceiling = Vec::new();
-    let mut cpu = Vec::new();
-    for _ in 0..RUNS {
-        let m = rollgate_run(&target, 1_000_000.0, duration, 64).await?;
-        ceiling.push(m.rate);
-        cpu.push(m.cpu_per_1000);
-    }
-    let our_ceiling = show("rollgate ceiling", ceiling, "req/s");
-    let our_cpu = show("rollgate CPU per 1,000 requests", cpu, "s");
+    Ok(())
+}
+
+/// CPU per 1,000 requests paced at 2,000 req/s: rollgate against `oha -q`.
+async fn paced(target: &Target, duration: Duration) -> Result<(), String> {
+    println!("== paced at 2,000 req/s: CPU per 1,000 requests (server-counted)");
     let mut at_2000 = Vec::new();
+    let mut rate_2000 = Vec::new();
     for _ in 0..RUNS {
-        at_2000.push(
-            rollgate_run(&target, 2000.0, duration, 200)
-                .await?
-                .cpu_per_1000,
+        let m = rollgate_run(target, 2000.0, duration, 200).await?;
+        at_2000.push(m.cpu_per_1000);
+        rate_2000.push(m.rate);
+    }
+    show("rollgate achieved (200 users)", rate_2000, "req/s");
+    let our_cpu_2000 = show("rollgate CPU per 1,000 (200 users)", at_2000, "s");
+    let mut oha_2000 = Vec::new();
+    let mut oha_rate_2000 = Vec::new();
+    for _ in 0..RUNS {
+        match external_run("oha", target, duration, Some(2000)).await? {
+            Some(m) => {
+                oha_2000.push(m.cpu_per_1000);
+                oha_rate_2000.push(m.rate);
+            }
+            None => break,
+        }
+    }
+    if oha_2000.is_empty() {
+        println!("  oha: not installed, skipped");
+    } else {
+        show("oha -q 2000 achieved", oha_rate_2000, "req/s");
+        let theirs = show("oha -q 2000 CPU per 1,000", oha_2000, "s");
+        println!(
+            "  ratio: rollgate/oha CPU per request at 2,000 req/s {:.2} (goal <= 1.00)",
+            our_cpu_2000 / theirs
         );
     }
-    let our_cpu_2000 = show(
-        "rollgate CPU per 1,000 requests at 2,000 req/s",
-        at_2000,
-        "s",
-    );
-    for tool in ["oha", "wrk"] {
-        let mut rates = Vec::new();
-        let mut cpus = Vec::new();
+    Ok(())
+}
+
+/// Closed loop with 64 in flight: ceiling and CPU per 1,000 requests of every generator.
+async fn closed(target: &Target, duration: Duration) -> Result<(), String> {
+    println!("== closed loop (64 in flight), ceiling and CPU per 1,000 requests");
+    let mut rows: Vec<(String, f64, f64)> = Vec::new();
+    let mut collect = |label: &str, measures: Vec<Measure>| {
+        let rate = show(
+            &format!("{label} ceiling"),
+            measures.iter().map(|m| m.rate).collect(),
+            "req/s",
+        );
+        let cpu = show(
+            &format!("{label} CPU per 1,000"),
+            measures.iter().map(|m| m.cpu_per_1000).collect(),
+            "s",
+        );
+        rows.push((label.to_string(), rate, cpu));
+    };
+    let mut ours = Vec::new();
+    for _ in 0..RUNS {
+        ours.push(rollgate_run(target, 1_000_000.0, duration, 64).await?);
+    }
+    collect("rollgate", ours);
+    for metrics in [true, false] {
+        let mut bare = Vec::new();
         for _ in 0..RUNS {
-            match external_run(tool, &target, duration).await? {
-                Some(m) => {
-                    rates.push(m.rate);
-                    cpus.push(m.cpu_per_1000);
-                }
+            bare.push(goose_run(target, None, 64, metrics, duration).await?);
+        }
+        let label = if metrics {
+            "bare goose (metrics on)"
+        } else {
+            "bare goose (--no-metrics)"
+        };
+        collect(label, bare);
+    }
+    let mut plain = Vec::new();
+    for _ in 0..RUNS {
+        plain.push(reqwest_run(target, 64, duration).await?);
+    }
+    collect("reqwest loop, no goose", plain);
+    for tool in ["oha", "wrk"] {
+        let mut theirs = Vec::new();
+        for _ in 0..RUNS {
+            match external_run(tool, target, duration, None).await? {
+                Some(m) => theirs.push(m),
                 None => break,
             }
         }
-        if rates.is_empty() {
+        if theirs.is_empty() {
             println!("  {tool}: not installed, skipped");
             continue;
         }
-        let their = show(&format!("{tool} ceiling"), rates, "req/s");
-        let their_cpu = show(&format!("{tool} CPU per 1,000 requests"), cpus, "s");
+        collect(tool, theirs);
+    }
+    let (_, our_rate, our_cpu) = rows[0].clone();
+    for (label, rate, cpu) in &rows[1..] {
         println!(
-            "  ratios: rollgate/{tool} ceiling {:.2}, CPU per request closed loop {:.2}, at 2,000 req/s vs {tool} closed loop {:.2}",
-            our_ceiling / their,
-            our_cpu / their_cpu,
-            our_cpu_2000 / their_cpu
+            "  ratios: rollgate/{label}: ceiling {:.2}, CPU per request {:.2}",
+            our_rate / rate,
+            our_cpu / cpu
         );
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let mut duration = Duration::from_secs(10);
+    let mut options = Options {
+        duration: Duration::from_secs(10),
+        only: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--duration" {
-            match args.next().map(|v| humantime::parse_duration(&v)) {
-                Some(Ok(d)) if d >= Duration::from_secs(1) => duration = d,
+        match arg.as_str() {
+            "--duration" => match args.next().map(|v| humantime::parse_duration(&v)) {
+                Some(Ok(d)) if d >= Duration::from_secs(1) => options.duration = d,
                 _ => {
                     eprintln!("bench: --duration needs a value of at least 1s");
                     return ExitCode::from(2);
                 }
-            }
+            },
+            "--only" => match args.next() {
+                Some(part) if ["rates", "paced", "closed"].contains(&part.as_str()) => {
+                    options.only = Some(part)
+                }
+                _ => {
+                    eprintln!("bench: --only needs one of rates, paced, closed");
+                    return ExitCode::from(2);
+                }
+            },
+            // cargo bench passes --bench; anything else is ignored as before.
+            _ => {}
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -423,7 +575,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(duration)) {
+    match runtime.block_on(run(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("bench: {err}");

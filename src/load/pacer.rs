@@ -13,6 +13,12 @@
 //! time comes after the killswitch is not sent; requests in flight finish (bounded by their
 //! timeout) and are recorded, so an interrupted run keeps everything it measured.
 //!
+//! Cost per request (the generator must stay cheaper than what it measures): a user waiting for its
+//! slot sleeps once, until the slot's deadline, and is woken early only when the attack stops (one
+//! watcher task polls Goose's killswitch for all of them); requests go through one shared HTTP/1
+//! client without proxy lookup, cookie jar or gzip, straight to reqwest rather than through
+//! `GooseUser::request`, and Goose's own metrics are off (the [`Recorder`] is the only account).
+//!
 //! Goose's attack state is process-global (its killswitch, its Ctrl-C handler): run one attack at a
 //! time per process.
 
@@ -20,11 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
-use goose::goose::{
-    GooseUser, Scenario, Transaction, TransactionError, TransactionFunction, TransactionResult,
-};
-use goose::prelude::GooseRequest;
+use goose::goose::{GooseUser, Scenario, Transaction, TransactionFunction, TransactionResult};
 use goose::GooseAttack;
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -39,7 +43,7 @@ use super::split::Variant;
 /// between the variants costs nothing (boxing would add an allocation per request).
 #[allow(clippy::large_enum_variant)]
 pub enum Request {
-    /// An HTTP request, sent through the Goose user's client.
+    /// An HTTP request, built with the attack's shared client.
     Http(reqwest::RequestBuilder),
     /// A chat turn over a WebSocket: the URL and the text frame (see [`super::ws`]).
     WebSocket {
@@ -55,8 +59,8 @@ pub trait Plan: Send + Sync + 'static {
     /// Name of request kind `kind` (for Goose's request names and reports).
     fn kind_name(&self, kind: usize) -> &str;
 
-    /// Builds the request of `slot`, of kind `kind`, with the user's client; says which variant it
-    /// goes to.
+    /// Builds the request of `slot`, of kind `kind`, with the attack's shared client; says which
+    /// variant it goes to.
     fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request);
 }
 
@@ -153,6 +157,9 @@ pub enum PacerError {
     /// The shard is not `K/N` with `0 <= K < N`.
     #[error("shard {0}/{1} is invalid: use K/N with 0 <= K < N")]
     BadShard(u64, u64),
+    /// The HTTP client could not be built (its TLS setup failed).
+    #[error("cannot build the load generator's HTTP client: {0}")]
+    Client(String),
 }
 
 /// Shared state of one attack.
@@ -165,6 +172,10 @@ struct Pacer {
     slots: u64,
     live: Arc<Live>,
     done: Notify,
+    /// Woken (all waiters at once) when Goose's killswitch is pulled.
+    stop: Notify,
+    /// The client every request goes through.
+    client: reqwest::Client,
 }
 
 /// The result of an attack.
@@ -196,7 +207,7 @@ impl Pacer {
         }
     }
 
-    async fn transaction(&self, user: &mut GooseUser) -> TransactionResult {
+    async fn transaction(&self) -> TransactionResult {
         let t0 = *self
             .t0
             .get_or_init(|| Instant::now() + self.pacing.start_delay);
@@ -220,24 +231,16 @@ impl Pacer {
         let (k, n) = self.pacing.shard;
         let slot = k + local * n;
         let due = self.pacing.schedule.due(slot).unwrap_or_default();
-        let intended = t0 + due;
-        // Sleep in short steps so that a stop (Ctrl-C, a guard) is seen before the slot is sent.
-        loop {
-            if goose::is_killswitch_triggered() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= intended {
-                break;
-            }
-            tokio::time::sleep_until(intended.min(now + Duration::from_millis(50))).await;
+        if !self.wait_until(t0 + due).await {
+            // Stopping: pause so that Goose's own task gets to see the killswitch (see above).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Ok(());
         }
         let kind = self.pacing.mix.kind(slot);
-        let (variant, request) = self.plan.request(slot, kind, &user.client);
+        let (variant, request) = self.plan.request(slot, kind, &self.client);
         let sent = Instant::now();
         let (first_byte, error) = match request {
-            Request::Http(builder) => self.http(user, kind, builder).await,
+            Request::Http(builder) => self.http(builder).await,
             Request::WebSocket { url, text } => {
                 let exchange = super::ws::exchange(&url, &text, self.pacing.timeout).await;
                 (exchange.first_token, exchange.error)
@@ -292,37 +295,59 @@ impl Pacer {
 }
 
 impl Pacer {
-    /// Sends an HTTP request through the Goose user; returns when the headers came and the failure.
-    async fn http(
-        &self,
-        user: &mut GooseUser,
-        kind: usize,
-        builder: reqwest::RequestBuilder,
-    ) -> (Option<Instant>, Option<ErrorKind>) {
-        let goose_request = GooseRequest::builder()
-            .name(self.plan.kind_name(kind))
-            .set_request_builder(builder.timeout(self.pacing.timeout))
-            .build();
-        let result = user.request(goose_request).await;
+    /// Sleeps until `deadline`; false when the attack is stopping, before or at the deadline.
+    async fn wait_until(&self, deadline: Instant) -> bool {
+        if Instant::now() < deadline {
+            // Register for the stop signal before checking the flag, so a stop between the check
+            // and the sleep still wakes this user.
+            let stopped = self.stop.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if goose::is_killswitch_triggered() {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = stopped => return false,
+            }
+        }
+        !goose::is_killswitch_triggered()
+    }
+
+    /// Sends an HTTP request; returns when the headers came and the failure.
+    async fn http(&self, builder: reqwest::RequestBuilder) -> (Option<Instant>, Option<ErrorKind>) {
+        let result = builder.timeout(self.pacing.timeout).send().await;
         let first_byte = Instant::now();
         match result {
-            Ok(goose_response) => match goose_response.response {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.bytes().await;
-                    let error = match (status, body) {
-                        (_, Err(err)) => Some(transport_error(&err)),
-                        (500.., _) => Some(ErrorKind::Status5xx),
-                        (400..=499, _) => Some(ErrorKind::Status4xx),
-                        _ => None,
-                    };
-                    (Some(first_byte), error)
-                }
-                Err(err) => (None, Some(transport_error(&err))),
-            },
-            Err(err) => (None, Some(goose_error(&err))),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.bytes().await;
+                let error = match (status, body) {
+                    (_, Err(err)) => Some(transport_error(&err)),
+                    (500.., _) => Some(ErrorKind::Status5xx),
+                    (400..=499, _) => Some(ErrorKind::Status4xx),
+                    _ => None,
+                };
+                (Some(first_byte), error)
+            }
+            Err(err) => (None, Some(transport_error(&err))),
         }
     }
+}
+
+/// The client of one attack: HTTP/1 (as Goose's), no proxy lookup, no cookie jar, no gzip (the
+/// targets are on loopback and their bodies are small), idle connections kept for every user.
+fn http_client(pacing: &Pacing) -> Result<reqwest::Client, PacerError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("rollgate/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .no_gzip()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(pacing.users.max(1))
+        .timeout(pacing.timeout)
+        .build()
+        .map_err(|e| PacerError::Client(e.to_string()))
 }
 
 fn transport_error(err: &reqwest::Error) -> ErrorKind {
@@ -335,11 +360,13 @@ fn transport_error(err: &reqwest::Error) -> ErrorKind {
     }
 }
 
-fn goose_error(err: &TransactionError) -> ErrorKind {
-    match err {
-        TransactionError::Reqwest(inner) => transport_error(inner),
-        _ => ErrorKind::Transport,
+/// Wakes every waiting user once Goose's killswitch is pulled (Goose offers no notification, so
+/// one task polls the flag for all users rather than each user polling it).
+async fn wake_on_stop(pacer: Arc<Pacer>) {
+    while !goose::is_killswitch_triggered() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    pacer.stop.notify_waiters();
 }
 
 /// Runs one paced attack against `host` and returns every request's timings.
@@ -362,6 +389,7 @@ pub async fn run_live(
     let run_time =
         pacing.start_delay + pacing.schedule.duration() + pacing.timeout + Duration::from_secs(2);
     let users = pacing.users.max(1);
+    let client = http_client(&pacing)?;
     let pacer = Arc::new(Pacer {
         plan,
         t0: OnceLock::new(),
@@ -370,12 +398,14 @@ pub async fn run_live(
         slots,
         live,
         done: Notify::new(),
+        stop: Notify::new(),
+        client,
         pacing,
     });
     let for_goose = pacer.clone();
-    let function: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
+    let function: TransactionFunction = Arc::new(move |_user: &mut GooseUser| {
         let pacer = for_goose.clone();
-        Box::pin(async move { pacer.transaction(user).await })
+        Box::pin(async move { pacer.transaction().await })
     });
     let mut config = GooseConfiguration::default();
     config.host = Some(host.to_string());
@@ -387,6 +417,10 @@ pub async fn run_live(
     config.no_print_metrics = true;
     config.no_error_summary = true;
     config.no_reset_metrics = true;
+    // The recorder keeps every timing; Goose's per-request metric messages would only cost CPU.
+    config.no_metrics = true;
+    config.no_transaction_metrics = true;
+    config.no_scenario_metrics = true;
     config.quiet = 1;
     config.timeout = Some(format!(
         "{}",
@@ -395,13 +429,20 @@ pub async fn run_live(
     let scenario = Scenario::new("rollgate paced load")
         .register_transaction(Transaction::new(function).set_name("paced"));
     let started = Instant::now();
+    // Goose still builds a client for its users; one shared client, not one per user (each
+    // would set up TLS and a cookie jar), though requests go through `pacer.client`.
     let attack = GooseAttack::initialize_with_config(config)
+        .and_then(|a| {
+            a.set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
+        })
         .map_err(|e| PacerError::Goose(e.to_string()))?
         .register_scenario(scenario);
+    let watcher = tokio::spawn(wake_on_stop(pacer.clone()));
     let result = {
         let _quiet = super::stdout_guard::StdoutToStderr::new();
         attack.execute().await
     };
+    watcher.abort();
     goose::reset_killswitch();
     if let Err(err) = result {
         return Err(PacerError::Goose(err.to_string()));
