@@ -309,20 +309,6 @@ fn charts(s: &mut String, ctx: &ReportContext) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc("<script>\"a\"&'b'</script>"),
-            "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/script&gt;"
-        );
-        assert_eq!(class_of("x\" onload=\""), "NONE");
-    }
-}
-
 /// A check's statistic in a few words: the test, its p-value and the interval, for the table
 /// (the whole object is in `verdict.json`).
 fn statistic(v: &serde_json::Value) -> String {
@@ -343,4 +329,18 @@ fn statistic(v: &serde_json::Value) -> String {
         out.push_str(&format!(", {confidence}CI [{}, {}]", end(0), end(1)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc("<script>\"a\"&'b'</script>"),
+            "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/script&gt;"
+        );
+        assert_eq!(class_of("x\" onload=\""), "NONE");
+    }
 }
