@@ -2,7 +2,7 @@
 //! profile, the exit code as the verdict.
 //!
 //! A test binary of its own: cargo runs test binaries one after another, so these minute-long
-//! runs (each a 200 req/s load judged by latency gates) do not share the two cores with the rest
+//! runs (each a 250 req/s load judged by latency gates) do not share the two cores with the rest
 //! of the suite, and the mutex below runs them one at a time. They run the **release** binary
 //! (built once by the first test, `cargo build --release --bin rollgate`): the gate judges
 //! latency, and a debug build's latency is not what users run.
