@@ -47,6 +47,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write the reviewer's report (report.html, summary.md, junit.xml) from a run directory.
     Report(ReportArgs),
+    /// Simulate the canary datasets of a datasets file into timestamped scrapes, and judge each.
+    #[command(after_help = SYNTH_EXAMPLES)]
+    Synth(SynthArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -554,4 +557,40 @@ pub struct GateArgs {
     /// Print the final verdict.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+const SYNTH_EXAMPLES: &str = "\
+Examples:
+  # Regenerate fixtures/canary/*.prom from fixtures/canary/datasets.toml and judge each:
+  rollgate synth
+
+  # One dataset into a scratch directory, then look at its verdict table:
+  rollgate synth --only breaker-6pct-11m --out /tmp/canary
+  rollgate analyze --phase canary --source fixture:/tmp/canary/breaker-6pct-11m.prom
+
+  # How often each dataset gets its verdict under 20 other random seeds:
+  rollgate synth --out /tmp/canary --seeds 20";
+
+/// `rollgate synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The datasets file.
+    #[arg(value_name = "FILE", default_value = "fixtures/canary/datasets.toml")]
+    pub datasets: PathBuf,
+    /// Where the `<name>.prom` files go. Default: the datasets file's directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only the dataset with this name.
+    #[arg(long, value_name = "NAME")]
+    pub only: Option<String>,
+    /// Gate file the datasets are judged with. Default: the seed's plan (built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// The phase whose gates judge them.
+    #[arg(long, value_enum, default_value = "canary")]
+    pub phase: crate::analysis::gates::Phase,
+    /// Also run each dataset with this many other seeds (nothing written) and count how often
+    /// it still gets its expected verdict: how robust the story is to chance.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seeds: u32,
 }

@@ -24,6 +24,7 @@ pub mod report;
 pub mod run_dir;
 pub mod smoke;
 pub mod stack;
+pub mod synth;
 pub mod variant;
 
 /// Exit code for "the command ran and its outcome is good" (a gate that says PROMOTE).

@@ -1,6 +1,6 @@
 //! Judging one check over time: its query is evaluated for each side at every step of the
 //! analysed span, the sides are compared point by point, and a breach needs every evaluation in
-//! the trailing window to breach. No data is never a pass: a check without data, without enough
+//! the trailing window, both ends included, to breach (Prometheus's `for:`). No data is never a pass: a check without data, without enough
 //! of it for its window or minimum duration, or on a side with too little traffic is
 //! inconclusive, which holds the rollout.
 //!
@@ -254,8 +254,9 @@ pub async fn check(
     result.evaluations = points.iter().filter(|(_, p)| p.is_some()).count();
     result.value = points.iter().rev().find_map(|(_, p)| p.map(|(v, _)| v));
 
-    // Windowed breaches: every evaluation in (t - window, t] has data and breaches, and the
-    // window lies inside the span.
+    // Windowed breaches, as Prometheus's `for:` fires: every evaluation in [t - window, t] has
+    // data and breaches (breaching since t - window at the latest), and the window lies inside
+    // the span. A 10m window at a 30s step needs 21 breaching evaluations in a row.
     let in_breach = |i: usize| -> bool {
         let (t, _) = points[i];
         if t - window_ms < span.start_ms {
@@ -264,7 +265,7 @@ pub async fn check(
         points[..=i]
             .iter()
             .rev()
-            .take_while(|(u, _)| *u > t - window_ms || (window_ms == 0 && *u == t))
+            .take_while(|(u, _)| *u >= t - window_ms)
             .all(|(_, p)| matches!(p, Some((_, true))))
     };
     let mut run: Option<(i64, i64)> = None;
@@ -273,7 +274,7 @@ pub async fn check(
             run = Some(match run {
                 Some((from, _)) => (from, t),
                 // From the first evaluation of the window that completed the breach.
-                None => ((t - window_ms + step_ms).min(t).max(span.start_ms), t),
+                None => ((t - window_ms).max(span.start_ms), t),
             });
         } else if let Some(done) = run.take() {
             result.breaches.push(done);

@@ -89,7 +89,8 @@ pub struct Check {
     /// every canary value an infinite ratio. For `delta_above`/`ratio_above`, canary values at or
     /// below it never breach either.
     pub floor: f64,
-    /// A breach is every evaluation in this trailing window breaching (zero: any one evaluation).
+    /// A breach is every evaluation in this trailing window, both ends included, breaching, as
+    /// Prometheus's `for:` (zero: any one evaluation).
     #[serde(with = "humantime_serde")]
     pub window: Duration,
     /// Time between evaluations.

@@ -148,7 +148,10 @@ pub async fn analyze_with(
             }
         }
     }
-    let (verdict, decided_by, reason) = decide(&checks);
+    let (verdict, decided_by, mut reason) = decide(&checks);
+    if let (Decision::Hold, Some(note)) = (verdict, &note) {
+        reason = format!("insufficient data: {note}; {reason}");
+    }
     Verdict {
         schema: SCHEMA,
         phase,

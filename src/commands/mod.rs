@@ -9,6 +9,7 @@ mod merge;
 mod query;
 mod report;
 mod smoke;
+mod synth;
 
 use crate::cli::{Cli, Command};
 
@@ -46,5 +47,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Analyze(args) => analyze::run(args).await,
         Command::Report(args) => report::run(args),
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Synth(args) => synth::run(args).await,
     }
 }

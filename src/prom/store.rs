@@ -323,8 +323,9 @@ impl Store {
         }
     }
 
-    /// Loads fixture exposition files (text 0.0.4, every sample with a timestamp in ms); a
-    /// directory loads every `*.prom` file in it, in name order.
+    /// Loads fixture exposition files (text 0.0.4, every sample with a timestamp in ms, gzipped
+    /// when the name ends in `.gz`); a directory loads every `*.prom` and `*.prom.gz` file in it,
+    /// in name order.
     pub fn load_fixtures(&mut self, path: &Path) -> Result<(), StoreError> {
         let io = |source| StoreError::Io {
             path: path.to_path_buf(),
@@ -334,7 +335,10 @@ impl Store {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(io)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "prom"))
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    name.ends_with(".prom") || name.ends_with(".prom.gz")
+                })
                 .collect();
             files.sort();
             for file in files {
@@ -347,7 +351,7 @@ impl Store {
     }
 
     fn load_file(&mut self, path: &Path, format: Format) -> Result<(), StoreError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StoreError::Io {
+        let text = read_text(path).map_err(|source| StoreError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -382,31 +386,50 @@ impl Store {
     /// Writes the store to `dir/prom/samples.v1.prom` (see the module docs for the format).
     pub fn write_run_dir(&self, dir: &Path) -> Result<PathBuf, StoreError> {
         let path = dir.join(RUN_FILE);
+        self.write_file(&path)?;
+        Ok(path)
+    }
+
+    /// Writes the store to `path` in the run-directory format (see [`Store::write_to`]),
+    /// gzip-compressed when the name ends in `.gz`.
+    pub fn write_file(&self, path: &Path) -> Result<(), StoreError> {
         let io = |source| StoreError::Io {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let file = std::fs::File::create(&path).map_err(io)?;
-        let mut out = BufWriter::new(file);
+        let file = BufWriter::new(std::fs::File::create(path).map_err(io)?);
+        if is_gzip(path) {
+            let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+            self.write_to(&mut gz).map_err(io)?;
+            gz.finish().and_then(|mut f| f.flush()).map_err(io)
+        } else {
+            let mut file = file;
+            self.write_to(&mut file).map_err(io)?;
+            file.flush().map_err(io)
+        }
+    }
+
+    /// Writes the store as text: text exposition, every sample with its timestamp in ms, series
+    /// after series, between a header and an `# END` line. Without staleness markers it is also
+    /// a fixture file [`Store::load_fixtures`] reads.
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let mut samples = 0usize;
-        writeln!(out, "{HEADER}").map_err(io)?;
+        writeln!(out, "{HEADER}")?;
         for series in self.series_sorted(None) {
             let name = exposition_series(series.labels());
             for (t, v) in series.samples() {
                 samples += 1;
                 if is_stale(v) {
-                    writeln!(out, "{name} stale {t}").map_err(io)?;
+                    writeln!(out, "{name} stale {t}")?;
                 } else {
-                    writeln!(out, "{name} {} {t}", format_value(v)).map_err(io)?;
+                    writeln!(out, "{name} {} {t}", format_value(v))?;
                 }
             }
         }
-        writeln!(out, "# END series={} samples={samples}", self.series.len()).map_err(io)?;
-        out.flush().map_err(io)?;
-        Ok(path)
+        writeln!(out, "# END series={} samples={samples}", self.series.len())
     }
 
     /// Reads a store written by [`Store::write_run_dir`].
@@ -520,6 +543,23 @@ pub fn format_value(v: f64) -> String {
     } else {
         format!("{v:?}")
     }
+}
+
+fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// A text file, decompressed when its name ends in `.gz`.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    if !is_gzip(path) {
+        return std::fs::read_to_string(path);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path)?),
+        &mut text,
+    )?;
+    Ok(text)
 }
 
 #[cfg(test)]

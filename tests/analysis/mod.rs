@@ -19,6 +19,7 @@ use rollgate::variant::Variant;
 
 use super::load::GOOSE;
 
+mod canary;
 mod stats;
 
 pub(crate) const MINUTE: i64 = 60_000;
