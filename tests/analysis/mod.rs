@@ -20,6 +20,7 @@ use rollgate::variant::Variant;
 use super::load::GOOSE;
 
 mod canary;
+mod canary_prometheus;
 mod stats;
 
 pub(crate) const MINUTE: i64 = 60_000;

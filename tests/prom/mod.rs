@@ -7,7 +7,7 @@ mod exposition;
 mod golden;
 mod oracle;
 mod promqltest;
-mod real_prometheus;
+pub(crate) mod real_prometheus;
 mod scrape;
 mod store;
 mod target;

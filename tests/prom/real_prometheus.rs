@@ -153,7 +153,7 @@ async fn serve(State(target): State<Arc<Target>>, headers: HeaderMap) -> impl In
 }
 
 /// Kills the Prometheus we started when the test ends, however it ends.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -162,7 +162,39 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+/// True (and says so) when `ROLLGATE_SKIP_REAL_PROMETHEUS` is set: the explicit way to skip the
+/// tests that need Debian's `prometheus` where it cannot be installed.
+pub(crate) fn skipped(test: &str) -> bool {
+    let skip = std::env::var_os("ROLLGATE_SKIP_REAL_PROMETHEUS").is_some();
+    if skip {
+        eprintln!("{test}: skipped (ROLLGATE_SKIP_REAL_PROMETHEUS is set)");
+    }
+    skip
+}
+
+/// Starts Prometheus (`ROLLGATE_PROMETHEUS` or `prometheus` on PATH) on a free loopback port with
+/// `config` as its configuration, its data and log in `dir`, and returns it with its base URL.
+/// Panics with what to install when it cannot start.
+pub(crate) fn start(dir: &std::path::Path, config: &str) -> (Server, String) {
+    let binary = std::env::var("ROLLGATE_PROMETHEUS").unwrap_or_else(|_| "prometheus".to_string());
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("config");
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
+    let child = Command::new(&binary)
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary:?}: {e}. Install it (apt-get install prometheus; ci/test.sh does) or set ROLLGATE_SKIP_REAL_PROMETHEUS=1")
+        });
+    (Server(child), format!("http://127.0.0.1:{port}"))
+}
+
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
@@ -218,13 +250,9 @@ fn as_series(v: Value, t: i64) -> Vec<RangeSeries> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_agrees_with_rollgate() {
-    if std::env::var_os("ROLLGATE_SKIP_REAL_PROMETHEUS").is_some() {
-        eprintln!(
-            "real_prometheus_agrees_with_rollgate: skipped (ROLLGATE_SKIP_REAL_PROMETHEUS is set)"
-        );
+    if skipped("real_prometheus_agrees_with_rollgate") {
         return;
     }
-    let binary = std::env::var("ROLLGATE_PROMETHEUS").unwrap_or_else(|_| "prometheus".to_string());
     // Virtual time: half an hour ago, on a 15 s boundary, so every sample is in the past but
     // inside the TSDB head's appendable window (Prometheus refuses samples older than its newest
     // sample minus one hour as "out of bounds").
@@ -246,28 +274,12 @@ async fn real_prometheus_agrees_with_rollgate() {
     });
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_server, base) = start(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 250ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{target_addr}']\n"
         ),
-    )
-    .expect("config");
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
-    let child = Command::new(&binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {binary:?}: {e}. Install it (apt-get install prometheus; ci/test.sh does) or set ROLLGATE_SKIP_REAL_PROMETHEUS=1")
-        });
-    let _server = Server(child);
-    let base = format!("http://127.0.0.1:{port}");
+    );
 
     // rollgate scrapes the same target until the target has served its last state to both.
     let urls = vec![format!("http://{target_addr}/metrics")];
