@@ -438,6 +438,12 @@ Examples:
   # The last hour of a real Prometheus, canary pods labelled deployment=\"assistant-canary\":
   rollgate analyze --phase canary --gates rollgate.toml --source prometheus:http://127.0.0.1:9090 --range 1h
 
+  # Scrape a running baseline and canary for 45 minutes, then judge (Ctrl-C judges what was scraped):
+  rollgate analyze --phase canary --source live:baseline=http://127.0.0.1:8700/metrics,canary=http://127.0.0.1:8701/metrics --for 45m
+
+  # One of the generated canary datasets (see rollgate synth):
+  rollgate analyze --phase canary --source fixture:fixtures/canary/breaker-6pct-11m.prom.gz
+
 Exit status (the verdict): 0 PROMOTE, 1 HOLD, 2 ERROR (bad gate file, unreachable source, a
 query that cannot be evaluated), 3 DOWNGRADE, 4 ROLLBACK. No data is never a PROMOTE.";
 
@@ -450,9 +456,16 @@ pub struct AnalyzeArgs {
     /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
     #[arg(long, value_name = "FILE")]
     pub gates: Option<PathBuf>,
-    /// Where the series come from: run:DIR, fixture:PATH or prometheus:URL.
+    /// Where the series come from: run:DIR, fixture:PATH, prometheus:URL, or
+    /// live:baseline=URL,canary=URL (scrape both for --for, each sample labelled with its side).
     #[arg(long, value_name = "KIND:WHERE", value_parser = clap::value_parser!(crate::prom::source::SourceSpec))]
     pub source: crate::prom::source::SourceSpec,
+    /// live: how long to scrape before judging (for example 45m; Ctrl-C judges what was scraped).
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub scrape_for: Option<Duration>,
+    /// live: time between scrapes (at least 250ms).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "15s")]
+    pub interval: Duration,
     /// Multiplies every window, step, minimum duration and query range (a compressed run).
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub time_scale: f64,

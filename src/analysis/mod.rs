@@ -5,11 +5,12 @@
 //! rewrites each query for one side, [`evaluate`] judges each check over time, [`significance`]
 //! weighs the counts behind each value ([`evidence`] reads them, [`stats`] does the arithmetic),
 //! and [`verdict`] decides PROMOTE / HOLD / DOWNGRADE / ROLLBACK (or ERROR when the analysis
-//! itself failed).
+//! itself failed). [`live`] gathers the series by scraping baseline and canary targets.
 
 pub mod evaluate;
 pub mod evidence;
 pub mod gates;
+pub mod live;
 pub mod select;
 pub mod significance;
 pub mod stats;

@@ -3,12 +3,14 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
 use crate::analysis::evaluate::Span;
 use crate::analysis::evidence::LatencySamples;
 use crate::analysis::gates::Gates;
+use crate::analysis::live::{self, LiveOptions};
 use crate::analysis::verdict;
 use crate::cli::AnalyzeArgs;
 use crate::prom::api_client::{ApiClient, ApiConfig};
@@ -35,7 +37,39 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         store,
         semantics: Semantics::Prometheus3,
     };
+    let out = match (&args.out, &args.source) {
+        (Some(dir), _) => RunDir::at(dir.clone())?,
+        (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,
+        (None, _) => RunDir::create_new(&PathBuf::from("reports/runs"), "analyze")?,
+    };
+    let mut scraped_span = None;
     let source = match &args.source {
+        SourceSpec::Live(targets) => {
+            let Some(duration) = args.scrape_for else {
+                bail!("--source live: needs --for DURATION (how long to scrape before judging)");
+            };
+            let options = LiveOptions {
+                duration,
+                interval: args.interval,
+                save_every: Duration::from_secs(30),
+            };
+            eprintln!(
+                "scraping {} targets every {} for {} into {}",
+                targets.len(),
+                humantime::format_duration(args.interval),
+                humantime::format_duration(duration),
+                out.path().display()
+            );
+            let scraped = live::scrape(targets, &gates.sides, &options, out.path(), &mut |line| {
+                eprintln!("{line}")
+            })
+            .await?;
+            for (url, failed) in &scraped.failures {
+                eprintln!("warning: {failed} of {} scrapes of {url} failed", scraped.rounds);
+            }
+            scraped_span = Some(scraped.span_ms);
+            local(scraped.store)
+        }
         SourceSpec::Run(dir) => local(
             Store::read_run_dir(dir)
                 .with_context(|| format!("cannot read the scraped metrics of run directory {}", dir.display()))?,
@@ -49,14 +83,14 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         }
         SourceSpec::Prometheus(url) => Source::Remote(ApiClient::new(ApiConfig::new(url))?),
         SourceSpec::Scrape(url) => bail!(
-            "--source scrape:{url} is not supported by analyze yet: run `rollgate load` with [scrape] and analyse its run directory"
+            "--source scrape:{url} cannot tell baseline from canary: use live:baseline=URL,canary=URL"
         ),
     };
     let span = match &source {
         Source::Local { store, .. } => {
             let schedule = match &args.source {
                 SourceSpec::Run(dir) => crate::load::manifest::schedule_span(dir),
-                _ => None,
+                _ => scraped_span,
             };
             match Span::of_samples(store, schedule, args.time_scale) {
                 Some(span) => span,
@@ -82,11 +116,6 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         _ => None,
     };
     let verdict = verdict::analyze_with(&gates, args.phase, &source, &span, latency.as_ref()).await;
-    let out = match (&args.out, &args.source) {
-        (Some(dir), _) => RunDir::at(dir.clone())?,
-        (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,
-        (None, _) => RunDir::create_new(&PathBuf::from("reports/runs"), "analyze")?,
-    };
     let path = out.write_json(run_dir::VERDICT, &verdict)?;
     if args.json {
         let text = format!("{}\n", serde_json::to_string_pretty(&verdict)?);

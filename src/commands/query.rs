@@ -27,6 +27,9 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<Outcome> {
     let source = match &args.source {
         SourceSpec::Prometheus(url) => Source::Remote(api_client(&args, url)?),
         SourceSpec::Scrape(url) => local(scrape(&args, url).await?),
+        SourceSpec::Live(_) => bail!(
+            "--source live: is for rollgate analyze (it labels baseline and canary); query one target with scrape:URL"
+        ),
         SourceSpec::Run(dir) => local(
             Store::read_run_dir(dir)
                 .with_context(|| format!("cannot read run directory {}", dir.display()))?,

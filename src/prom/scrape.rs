@@ -94,6 +94,8 @@ pub struct Target {
     pub job: String,
     /// `instance` label (`host:port` of the URL).
     pub instance: String,
+    /// More target labels (Prometheus's `static_configs` `labels`), added like `job`.
+    pub labels: Vec<(String, String)>,
 }
 
 impl ScrapeConfig {
@@ -141,6 +143,7 @@ impl ScrapeConfig {
                     url: url.clone(),
                     job: job.to_string(),
                     instance,
+                    labels: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -159,6 +162,14 @@ impl ScrapeConfig {
     /// The targets.
     pub fn targets(&self) -> &[Target] {
         &self.targets
+    }
+
+    /// Adds a target label to the `index`th target's samples.
+    pub fn with_label(mut self, index: usize, name: &str, value: &str) -> Self {
+        if let Some(t) = self.targets.get_mut(index) {
+            t.labels.push((name.to_string(), value.to_string()));
+        }
+        self
     }
 }
 
@@ -327,11 +338,14 @@ impl Scraper {
     }
 }
 
-/// Adds `job` and `instance`; labels the target already set move to `exported_job` /
-/// `exported_instance` (Prometheus's `honor_labels: false`).
+/// Adds `job`, `instance` and the target's own labels; a label the target already set moves to
+/// `exported_<name>` (Prometheus's `honor_labels: false`).
 fn target_labels(labels: &Labels, target: &Target) -> Labels {
     let mut out = labels.clone();
-    for (name, value) in [("job", &target.job), ("instance", &target.instance)] {
+    let own = [("job", &target.job), ("instance", &target.instance)]
+        .into_iter()
+        .chain(target.labels.iter().map(|(n, v)| (n.as_str(), v)));
+    for (name, value) in own {
         let existing = out.get(name).to_string();
         if !existing.is_empty() {
             out = out.with(&format!("exported_{name}"), &existing);

@@ -26,6 +26,18 @@ pub enum SourceSpec {
     Run(PathBuf),
     /// `fixture:PATH`: timestamped exposition file(s).
     Fixture(PathBuf),
+    /// `live:baseline=URL,canary=URL`: scrape the baseline and canary targets for a while, each
+    /// sample labelled with its side (a side may have several targets).
+    Live(Vec<(Side, String)>),
+}
+
+/// Which side of a canary comparison a live target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The current release.
+    Baseline,
+    /// The release being rolled out.
+    Canary,
 }
 
 impl FromStr for SourceSpec {
@@ -34,20 +46,48 @@ impl FromStr for SourceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, rest) = s
             .split_once(':')
-            .ok_or_else(|| format!("source {s:?} must look like KIND:WHERE (scrape:URL, prometheus:URL, run:DIR, fixture:PATH)"))?;
+            .ok_or_else(|| format!("source {s:?} must look like KIND:WHERE (scrape:URL, prometheus:URL, run:DIR, fixture:PATH, live:baseline=URL,canary=URL)"))?;
         if rest.is_empty() {
             return Err(format!("source {s:?} names no URL or path after '{kind}:'"));
         }
         match kind {
+            "live" => live_targets(s, rest).map(SourceSpec::Live),
             "scrape" => Ok(SourceSpec::Scrape(rest.to_string())),
             "prometheus" => Ok(SourceSpec::Prometheus(rest.to_string())),
             "run" => Ok(SourceSpec::Run(PathBuf::from(rest))),
             "fixture" => Ok(SourceSpec::Fixture(PathBuf::from(rest))),
             other => Err(format!(
-                "unknown source kind {other:?} in {s:?}: use scrape:URL, prometheus:URL, run:DIR or fixture:PATH"
+                "unknown source kind {other:?} in {s:?}: use scrape:URL, prometheus:URL, run:DIR, fixture:PATH or live:baseline=URL,canary=URL"
             )),
         }
     }
+}
+
+/// `baseline=URL,canary=URL[,...]`: at least one target per side.
+fn live_targets(spec: &str, list: &str) -> Result<Vec<(Side, String)>, String> {
+    let targets = list
+        .split(',')
+        .map(|item| match item.split_once('=') {
+            Some(("baseline", url)) if !url.is_empty() => Ok((Side::Baseline, url.to_string())),
+            Some(("canary", url)) if !url.is_empty() => Ok((Side::Canary, url.to_string())),
+            _ => Err(format!(
+                "{item:?} in {spec:?} must be baseline=URL or canary=URL"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for side in [Side::Baseline, Side::Canary] {
+        if !targets.iter().any(|(s, _)| *s == side) {
+            return Err(format!(
+                "{spec:?} names no {} target: give baseline=URL and canary=URL",
+                if side == Side::Baseline {
+                    "baseline"
+                } else {
+                    "canary"
+                }
+            ));
+        }
+    }
+    Ok(targets)
 }
 
 /// Why a source could not answer.
@@ -135,6 +175,22 @@ mod tests {
             "run:out/run1".parse::<SourceSpec>(),
             Ok(SourceSpec::Run("out/run1".into()))
         );
+        assert_eq!(
+            "live:baseline=http://127.0.0.1:1/metrics,canary=http://127.0.0.1:2/metrics"
+                .parse::<SourceSpec>(),
+            Ok(SourceSpec::Live(vec![
+                (Side::Baseline, "http://127.0.0.1:1/metrics".to_string()),
+                (Side::Canary, "http://127.0.0.1:2/metrics".to_string())
+            ]))
+        );
+        let err = "live:baseline=http://127.0.0.1:1/metrics"
+            .parse::<SourceSpec>()
+            .unwrap_err();
+        assert!(err.contains("no canary target"), "{err}");
+        let err = "live:canary=http://x,base=http://y"
+            .parse::<SourceSpec>()
+            .unwrap_err();
+        assert!(err.contains("\"base=http://y\""), "{err}");
         assert!("nope"
             .parse::<SourceSpec>()
             .unwrap_err()

@@ -21,6 +21,7 @@ use super::load::GOOSE;
 
 mod canary;
 mod canary_prometheus;
+mod live;
 mod stats;
 
 pub(crate) const MINUTE: i64 = 60_000;
