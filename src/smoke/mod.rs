@@ -14,7 +14,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use plan::{
-    load_dir, Check, Compare, Expect, FieldSource, JournalCheck, Phase, Plan, PlanError, Step,
+    load_dir, Check, Compare, Expect, Expectation, FieldSource, JournalCheck, Phase, Plan,
+    PlanError, Step,
 };
 pub use runner::{CheckResult, Status, Target};
 

@@ -89,6 +89,7 @@ struct RawExpect {
     min_samples: Option<u64>,
     journal: Option<String>,
     within_ms: Option<u64>,
+    why: Option<String>,
 }
 
 /// Which checklist a run covers.
@@ -256,6 +257,16 @@ pub enum Expect {
     },
 }
 
+/// An expectation and, optionally, what it guards (`why`), quoted when it fails so the failure
+/// names the cause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    /// The expectation.
+    pub expect: Expect,
+    /// What it guards, e.g. `the 250 ms read deadline`.
+    pub why: Option<String>,
+}
+
 /// One checklist box.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
@@ -266,7 +277,7 @@ pub struct Check {
     /// Steps in order.
     pub steps: Vec<Step>,
     /// Expectations.
-    pub expects: Vec<Expect>,
+    pub expects: Vec<Expectation>,
     /// The file it came from.
     pub file: PathBuf,
 }
@@ -281,7 +292,7 @@ impl Check {
     pub fn needs_journal(&self) -> bool {
         self.expects
             .iter()
-            .any(|e| matches!(e, Expect::Journal { .. }))
+            .any(|e| matches!(e.expect, Expect::Journal { .. }))
     }
 }
 
@@ -398,7 +409,8 @@ pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, P
         }
         let has_ws = steps.iter().any(|s| matches!(s, Step::WsChat { .. }));
         let mut expects = Vec::new();
-        for (i, e) in c.expects.into_iter().enumerate() {
+        for (i, mut e) in c.expects.into_iter().enumerate() {
+            let why = e.why.take();
             let expect =
                 resolve_expect(e).map_err(|m| invalid(format!("expect {}: {m}", i + 1)))?;
             if let (
@@ -414,7 +426,7 @@ pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, P
                     i + 1
                 )));
             }
-            expects.push(expect);
+            expects.push(Expectation { expect, why });
         }
         checks.push(Check {
             group: raw.group.clone(),

@@ -197,8 +197,16 @@ async fn execute(
         admin,
         observed: &observed,
     };
-    for expect in &check.expects {
-        judge.check(expect, evidence).await?;
+    for expectation in &check.expects {
+        judge
+            .check(&expectation.expect, evidence)
+            .await
+            .map_err(|mut failure| {
+                if let Some(why) = &expectation.why {
+                    failure.expected = format!("{} ({why})", failure.expected);
+                }
+                failure
+            })?;
     }
     Ok(format!("{} expectation(s) held", check.expects.len()))
 }

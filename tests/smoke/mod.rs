@@ -1,6 +1,7 @@
 //! The smoke checklist end to end: the shipped `scenarios/smoke` files against the embedded
 //! fake Zep + reference assistant, and the files it writes.
 
+mod defects;
 mod errors;
 
 use std::path::Path;
