@@ -3,6 +3,7 @@
 
 mod defects;
 mod errors;
+mod junit;
 
 use std::path::Path;
 
