@@ -9,7 +9,7 @@ use rollgate::run_dir::RunDir;
 use rollgate::smoke::{self, Embedded, Phase, Status};
 
 /// One check of each outcome: pass, fail, error (a metric the target does not expose), skipped
-/// (fault injection without an admin API).
+/// (fault injection, then the journal, without an admin API).
 pub(super) const MIXED: &str = r#"
 group = "Mixed <outcomes> & more"
 phases = ["write-only"]
@@ -33,6 +33,11 @@ expect = [{ metric = "memory_zep_no_such_metric_total", min_delta = 1 }]
 name = "skipped: needs faults"
 step = [{ faults = "" }, { chat = { thread = "a", message = "2BR in Girne" } }]
 expect = [{ response = "agent", equals = "real_estate" }]
+
+[[check]]
+name = "skipped: needs the journal"
+step = [{ chat = { thread = "a", message = "2BR in Girne" } }]
+expect = [{ journal = "arrived" }]
 "#;
 
 /// Runs [`MIXED`] against an embedded assistant given as an external target without an admin
@@ -75,7 +80,13 @@ async fn the_junit_file_has_the_shape_ci_tools_read() {
     let statuses: Vec<Status> = report.checks.iter().map(|c| c.status).collect();
     assert_eq!(
         statuses,
-        [Status::Pass, Status::Fail, Status::Error, Status::Skipped],
+        [
+            Status::Pass,
+            Status::Fail,
+            Status::Error,
+            Status::Skipped,
+            Status::Skipped
+        ],
         "{}",
         smoke::table(&report)
     );
@@ -121,13 +132,13 @@ async fn the_junit_file_has_the_shape_ci_tools_read() {
                 .unwrap_or("pass"),
         );
     }
-    assert_eq!(outcomes, ["pass", "failure", "error", "skipped"]);
+    assert_eq!(outcomes, ["pass", "failure", "error", "skipped", "skipped"]);
 
     // The suite's counts agree with its cases.
     assert_eq!(count(suite, "tests"), cases.len());
     assert_eq!(count(suite, "failures"), 1);
     assert_eq!(count(suite, "errors"), 1);
-    assert_eq!(count(suite, "skipped"), 1);
+    assert_eq!(count(suite, "skipped"), 2);
     assert_eq!(count(root, "tests"), cases.len());
 
     // The failure carries the expectation, what was seen and the evidence.
@@ -148,5 +159,10 @@ async fn the_junit_file_has_the_shape_ci_tools_read() {
         .children()
         .find(|n| n.tag_name().name() == "skipped")
         .expect("skipped");
-    assert!(attr(skipped, "message").contains("--zep-admin"));
+    assert!(attr(skipped, "message").contains("needs fault injection; pass --zep-admin"));
+    let skipped = cases[4]
+        .children()
+        .find(|n| n.tag_name().name() == "skipped")
+        .expect("skipped");
+    assert!(attr(skipped, "message").contains("needs the fake Zep's journal; pass --zep-admin"));
 }

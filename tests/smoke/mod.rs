@@ -4,6 +4,7 @@
 mod defects;
 mod errors;
 mod junit;
+mod quantiles;
 
 use std::path::Path;
 
