@@ -474,6 +474,37 @@ fn resolve_expect(e: RawExpect) -> Result<Expect, String> {
             "exactly one of `response`, `ws_trace`, `metric`, `histogram`, `journal`".to_string(),
         );
     }
+    // A field that belongs to another kind of expectation is a mistake, not something to ignore.
+    let allowed: &[&str] = if e.response.is_some() || e.ws_trace.is_some() {
+        &["equals", "at_most", "at_least"]
+    } else if e.metric.is_some() {
+        &["min_delta", "max_delta", "within_ms"]
+    } else if e.histogram.is_some() {
+        &["quantile", "below_ms", "min_samples", "within_ms"]
+    } else {
+        &["within_ms"]
+    };
+    let set = [
+        ("equals", e.equals.is_some()),
+        ("at_most", e.at_most.is_some()),
+        ("at_least", e.at_least.is_some()),
+        ("min_delta", e.min_delta.is_some()),
+        ("max_delta", e.max_delta.is_some()),
+        ("quantile", e.quantile.is_some()),
+        ("below_ms", e.below_ms.is_some()),
+        ("min_samples", e.min_samples.is_some()),
+        ("within_ms", e.within_ms.is_some()),
+    ];
+    if let Some((field, _)) = set.iter().find(|(f, on)| *on && !allowed.contains(f)) {
+        return Err(format!(
+            "field `{field}` does not apply here (this expectation takes {})",
+            allowed
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if let Some(path) = e.response.clone().or(e.ws_trace.clone()) {
         let source = if e.response.is_some() {
             FieldSource::Response
@@ -542,6 +573,56 @@ fn resolve_expect(e: RawExpect) -> Result<Expect, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one(expect: &str) -> Result<Vec<Check>, PlanError> {
+        let text = format!(
+            "group = \"g\"\nphases = [\"write-only\"]\n[[check]]\nname = \"c\"\n\
+             step = [{{ chat = {{ thread = \"a\", message = \"hi\" }} }}]\nexpect = [{expect}]\n"
+        );
+        parse_file(Path::new("x.toml"), &text, Phase::WriteOnly)
+    }
+
+    #[test]
+    fn expectations_resolve_and_misplaced_fields_are_refused() {
+        let checks = one(r#"{ histogram = "h", quantile = 0.95, below_ms = 150 }"#).expect("valid");
+        assert_eq!(
+            checks[0].expects[0].expect,
+            Expect::Quantile {
+                histogram: "h".into(),
+                quantile: 0.95,
+                below_ms: 150.0,
+                min_samples: 1,
+                within: std::time::Duration::from_millis(5000),
+            }
+        );
+        for (expect, message) in [
+            (
+                r#"{ response = "agent", equals = "x", min_delta = 1 }"#,
+                "field `min_delta` does not apply",
+            ),
+            (
+                r#"{ response = "agent" }"#,
+                "needs exactly one of `equals`, `at_most`, `at_least`",
+            ),
+            (
+                r#"{ ws_trace = "memory.used", equals = true }"#,
+                "`ws_trace` needs a `ws` step",
+            ),
+            (
+                r#"{ histogram = "h", quantile = 1.5, below_ms = 150 }"#,
+                "`quantile` between 0 and 1",
+            ),
+            (
+                r#"{ journal = "arrivd" }"#,
+                "field `journal`: unknown \"arrivd\"",
+            ),
+            (r#"{ metric = "m", journal = "arrived" }"#, "exactly one of"),
+        ] {
+            let err = one(expect).expect_err(expect).to_string();
+            assert!(err.starts_with("x.toml: check \"c\": expect 1: "), "{err}");
+            assert!(err.contains(message), "{expect}: {err}");
+        }
+    }
 
     #[test]
     fn the_builtin_checklist_is_every_file_in_scenarios_smoke() {
