@@ -511,6 +511,10 @@ pub struct SmokeArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// A regression file (TOML, see the README) for the embedded assistant, for example one of
+    /// `fixtures/defects/*.toml`; not with --target.
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub regression: Option<std::path::PathBuf>,
 }
 
 const GATE_EXAMPLES: &str = "\

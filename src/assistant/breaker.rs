@@ -85,6 +85,7 @@ pub struct Breaker {
     inner: Mutex<Inner>,
     state_gauge: IntGauge,
     opens: IntCounter,
+    disabled: bool,
 }
 
 impl Breaker {
@@ -101,7 +102,15 @@ impl Breaker {
             }),
             state_gauge,
             opens,
+            disabled: false,
         }
+    }
+
+    /// A breaker that never opens when `disabled` (the regression file's `defects.breaker = false`,
+    /// for showing that the smoke checklist catches it).
+    pub fn with_disabled(mut self, disabled: bool) -> Breaker {
+        self.disabled = disabled;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -185,6 +194,7 @@ impl Breaker {
                     self.set_state(&mut inner, BreakerState::Closed);
                 }
             }
+            CallResult::Failure if self.disabled => {}
             CallResult::Failure => {
                 inner.consecutive_failures = inner.consecutive_failures.saturating_add(1);
                 inner.probe_in_flight = false;

@@ -164,20 +164,28 @@ impl Assistant {
 
         let regression = &config.regression;
         let metrics = Metrics::new(config.variant)?;
-        let breaker = Arc::new(Breaker::new(
-            config.breaker,
-            metrics.breaker_state.clone(),
-            metrics.breaker_opens.clone(),
-        ));
-        let mode = Arc::new(ModeController::new(
-            config.mode,
-            config.downgrade,
-            metrics.mode.clone(),
-            metrics.downgrades.clone(),
-        ));
+        let defects = regression.defects;
+        let breaker = Arc::new(
+            Breaker::new(
+                config.breaker,
+                metrics.breaker_state.clone(),
+                metrics.breaker_opens.clone(),
+            )
+            .with_disabled(defects.breaker_disabled),
+        );
+        let mode = Arc::new(
+            ModeController::new(
+                config.mode,
+                config.downgrade,
+                metrics.mode.clone(),
+                metrics.downgrades.clone(),
+            )
+            .with_downgrade_disabled(defects.downgrade_disabled),
+        );
         let write_config = WriteConfig {
             idempotency: config.write.idempotency && regression.idempotency,
             extra_latency: config.write.extra_latency + regression.extra_write_latency,
+            honour_retry_after: config.write.honour_retry_after && !defects.retry_after_ignored,
             ..config.write.clone()
         };
         let read_config = ReadConfig {
@@ -185,6 +193,7 @@ impl Assistant {
             cache: config.read.cache && regression.cache,
             reads_per_turn: config.read.reads_per_turn.max(regression.reads_per_turn),
             extra_latency: config.read.extra_latency + regression.extra_read_latency,
+            enforce_deadline: config.read.enforce_deadline && !defects.read_deadline_off,
             ..config.read.clone()
         };
         let write_client = ZepClient::new(
@@ -193,8 +202,13 @@ impl Assistant {
             config.zep_api,
             write_config.attempt_timeout,
         )?;
-        // The read deadline is enforced around the whole call; the client timeout is a backstop.
-        let read_client = write_client.with_timeout(read_config.deadline * 4)?;
+        // The read deadline is enforced around the whole call; the client timeout is a backstop
+        // (without the deadline, a defect, only the write attempt's timeout is left).
+        let read_client = if read_config.enforce_deadline {
+            write_client.with_timeout(read_config.deadline * 4)?
+        } else {
+            write_client.with_timeout(write_config.attempt_timeout)?
+        };
 
         let prober = if config.mode == Mode::Off {
             None

@@ -91,6 +91,7 @@ pub struct ModeController {
     inner: Mutex<Inner>,
     gauge: IntGauge,
     downgrades: IntCounterVec,
+    downgrade_disabled: bool,
 }
 
 impl ModeController {
@@ -112,7 +113,15 @@ impl ModeController {
             }),
             gauge,
             downgrades,
+            downgrade_disabled: false,
         }
+    }
+
+    /// A controller that never downgrades when `disabled` (the regression file's
+    /// `defects.downgrade = false`).
+    pub fn with_downgrade_disabled(mut self, disabled: bool) -> Self {
+        self.downgrade_disabled = disabled;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -157,6 +166,9 @@ impl ModeController {
 
     /// [`ModeController::record_auth_failure`] at a given time.
     pub fn record_auth_failure_at(&self, now: Instant) {
+        if self.downgrade_disabled {
+            return;
+        }
         let mut inner = self.lock();
         inner.consecutive_auth = inner.consecutive_auth.saturating_add(1);
         let active = inner.downgraded_until.is_some_and(|until| now < until);

@@ -15,6 +15,12 @@
 //! redaction = false            # PII goes to Zep unredacted
 //! extra_write_latency = "80ms" # added before every write attempt
 //! extra_read_latency = "350ms" # added to every context read, inside its deadline
+//!
+//! [defects]                    # safeguards switched off (the smoke checklist's mutation tests)
+//! breaker = false              # the circuit breaker never opens
+//! retry_after = false          # a 429's Retry-After is ignored: plain backoff, not counted
+//! downgrade = false            # sustained 401/403 never downgrade read_write
+//! read_deadline = false        # no 250 ms deadline around context reads
 //! ```
 //!
 //! Every key is optional; unknown keys are errors. Errors name the file, the line and the field.
@@ -84,6 +90,22 @@ pub struct Regression {
     pub extra_write_latency: Duration,
     /// Added to every context read, inside the read deadline.
     pub extra_read_latency: Duration,
+    /// Safeguards switched off (`[defects]`).
+    pub defects: Defects,
+}
+
+/// Safeguards a regression file switches off (`[defects]`, each `false` there); all `false` here
+/// by default: a working assistant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Defects {
+    /// `breaker = false`: the circuit breaker never opens.
+    pub breaker_disabled: bool,
+    /// `retry_after = false`: a `Retry-After` is ignored (plain backoff, nothing counted).
+    pub retry_after_ignored: bool,
+    /// `downgrade = false`: sustained 401/403 never downgrade `read_write`.
+    pub downgrade_disabled: bool,
+    /// `read_deadline = false`: no deadline around context reads (only the client's timeout).
+    pub read_deadline_off: bool,
 }
 
 impl Default for Regression {
@@ -98,6 +120,7 @@ impl Default for Regression {
             redaction: true,
             extra_write_latency: Duration::ZERO,
             extra_read_latency: Duration::ZERO,
+            defects: Defects::default(),
         }
     }
 }
@@ -109,6 +132,17 @@ struct RawFile {
     brain: RawBrain,
     #[serde(default)]
     memory: RawMemory,
+    #[serde(default)]
+    defects: RawDefects,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefects {
+    breaker: Option<bool>,
+    retry_after: Option<bool>,
+    downgrade: Option<bool>,
+    read_deadline: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +223,13 @@ impl Regression {
         out.cache = raw.memory.cache.unwrap_or(true);
         out.idempotency = raw.memory.idempotency.unwrap_or(true);
         out.redaction = raw.memory.redaction.unwrap_or(true);
+        let off = |on: Option<bool>| on == Some(false);
+        out.defects = Defects {
+            breaker_disabled: off(raw.defects.breaker),
+            retry_after_ignored: off(raw.defects.retry_after),
+            downgrade_disabled: off(raw.defects.downgrade),
+            read_deadline_off: off(raw.defects.read_deadline),
+        };
         Ok(out)
     }
 }
@@ -278,6 +319,18 @@ mod tests {
         assert!(!r.cache && !r.idempotency && !r.redaction);
         assert_eq!(r.reads_per_turn, 2);
         assert_eq!(r.extra_write_latency, Duration::from_millis(80));
+        assert_eq!(r.defects, Defects::default());
+        let r = parse("[defects]\nbreaker = false\nretry_after = false\ndowngrade = true\nread_deadline = false\n")
+            .expect("valid");
+        assert_eq!(
+            r.defects,
+            Defects {
+                breaker_disabled: true,
+                retry_after_ignored: true,
+                downgrade_disabled: false,
+                read_deadline_off: true,
+            }
+        );
         assert_eq!(
             parse("").expect("empty is no regression"),
             Regression::default()

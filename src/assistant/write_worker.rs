@@ -56,6 +56,8 @@ pub struct WriteConfig {
     pub idempotency: bool,
     /// Delay added before each attempt (a regression's slower write path).
     pub extra_latency: Duration,
+    /// Whether a `Retry-After` is waited out (a regression can ignore it: plain backoff instead).
+    pub honour_retry_after: bool,
 }
 
 impl Default for WriteConfig {
@@ -71,6 +73,7 @@ impl Default for WriteConfig {
             dedupe_capacity: 200_000,
             idempotency: true,
             extra_latency: Duration::ZERO,
+            honour_retry_after: true,
         }
     }
 }
@@ -407,7 +410,10 @@ async fn write_one(shared: &Shared, job: WriteJob) {
             return;
         }
         unsure = class.ambiguous();
-        let wait = match err.retry_after() {
+        let retry_after = err
+            .retry_after()
+            .filter(|_| shared.config.honour_retry_after);
+        let wait = match retry_after {
             Some(wait) => {
                 metrics.retry_after_seconds.inc_by(wait.as_secs_f64());
                 retry_after_total += wait.as_secs_f64();

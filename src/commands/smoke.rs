@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 
+use crate::assistant::regression::Regression;
 use crate::cli::SmokeArgs;
 use crate::run_dir::RunDir;
 use crate::smoke::{self, plan, Target};
@@ -40,7 +41,16 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<Outcome> {
             };
             smoke::run(&plan, &target, &run_dir).await?
         }
-        None => smoke::run_embedded(&plan, &run_dir, |_| {}).await?,
+        None => {
+            let regression = match &args.regression {
+                Some(path) => Regression::load(path)?,
+                None => Regression::default(),
+            };
+            smoke::run_embedded(&plan, &run_dir, |assistant| {
+                assistant.regression = regression.clone();
+            })
+            .await?
+        }
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -3,6 +3,8 @@
 //! fake Zep + reference assistant or an external target, reported as a table, JSON
 //! (`rollgate.smoke/v1`) and JUnit. Not for load or canary analysis.
 
+mod expect;
+mod journal;
 pub mod plan;
 pub mod runner;
 
@@ -11,7 +13,10 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
-pub use plan::{load_dir, Check, Expect, Phase, Plan, PlanError, Step};
+pub use plan::{
+    load_dir, Check, Compare, Expect, Expectation, FieldSource, JournalCheck, Phase, Plan,
+    PlanError, Step,
+};
 pub use runner::{CheckResult, Status, Target};
 
 use crate::run_dir::{RunDir, RunDirError};

@@ -60,6 +60,7 @@ struct RawCheck {
 #[serde(deny_unknown_fields)]
 struct RawStep {
     chat: Option<RawChat>,
+    ws: Option<RawChat>,
     faults: Option<String>,
     wait_ms: Option<u64>,
 }
@@ -75,11 +76,20 @@ struct RawChat {
 #[serde(deny_unknown_fields)]
 struct RawExpect {
     response: Option<String>,
+    ws_trace: Option<String>,
     equals: Option<toml::Value>,
+    at_most: Option<f64>,
+    at_least: Option<f64>,
     metric: Option<String>,
     min_delta: Option<f64>,
     max_delta: Option<f64>,
+    histogram: Option<String>,
+    quantile: Option<f64>,
+    below_ms: Option<f64>,
+    min_samples: Option<u64>,
+    journal: Option<String>,
     within_ms: Option<u64>,
+    why: Option<String>,
 }
 
 /// Which checklist a run covers.
@@ -119,21 +129,97 @@ pub enum Step {
         /// The user's message.
         message: String,
     },
+    /// Send a turn over the WebSocket `/ws/chat` and keep its trace frame.
+    WsChat {
+        /// Thread name within the check.
+        thread: String,
+        /// The user's message.
+        message: String,
+    },
     /// Load a fault program (TOML) on the fake Zep.
     Faults(String),
     /// Sleep.
     Wait(std::time::Duration),
 }
 
+/// Where a field expectation looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldSource {
+    /// The last HTTP `/api/chat` answer (plus `http_status`).
+    Response,
+    /// The trace frame of the last WebSocket turn.
+    WsTrace,
+}
+
+impl FieldSource {
+    /// The name used in files and evidence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldSource::Response => "response",
+            FieldSource::WsTrace => "ws_trace",
+        }
+    }
+}
+
+/// How a field is compared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Compare {
+    /// Equal to a JSON value.
+    Equals(serde_json::Value),
+    /// A number at most this.
+    AtMost(f64),
+    /// A number at least this.
+    AtLeast(f64),
+}
+
+/// What the fake Zep's journal must show for the check's threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalCheck {
+    /// Every thread of the check has a stored write (`journal = "arrived"`).
+    Arrived,
+    /// No write of the check's threads was stored twice (`journal = "no_duplicate"`).
+    NoDuplicate,
+    /// Every attempt answered with `Retry-After` was retried no sooner (`journal = "retry_after_spacing"`).
+    RetryAfterSpacing,
+    /// No request of the check's threads carried personal data (`journal = "no_pii"`).
+    NoPii,
+}
+
+impl JournalCheck {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalCheck::Arrived => "arrived",
+            JournalCheck::NoDuplicate => "no_duplicate",
+            JournalCheck::RetryAfterSpacing => "retry_after_spacing",
+            JournalCheck::NoPii => "no_pii",
+        }
+    }
+
+    fn parse(text: &str) -> Option<JournalCheck> {
+        [
+            JournalCheck::Arrived,
+            JournalCheck::NoDuplicate,
+            JournalCheck::RetryAfterSpacing,
+            JournalCheck::NoPii,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
+    }
+}
+
 /// One expectation, checked after the steps.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
-    /// A field of the last response (dotted path, e.g. `trace.memory.used`) equals a value.
-    Response {
+    /// A field (dotted path, e.g. `trace.memory.used`) of the last HTTP answer or WebSocket trace
+    /// frame compares to a value.
+    Field {
+        /// Which answer.
+        source: FieldSource,
         /// Dotted path.
         path: String,
-        /// Expected JSON value.
-        equals: serde_json::Value,
+        /// The comparison.
+        compare: Compare,
     },
     /// A series' value (summed over matching series) changed by a delta within bounds between the
     /// scrape before the steps and the one after; polled up to `within`.
@@ -147,6 +233,38 @@ pub enum Expect {
         /// How long to poll for it.
         within: std::time::Duration,
     },
+    /// A quantile of a histogram's observations between the two scrapes (bucket deltas, summed
+    /// over every other label) is below a bound; polled up to `within` for `min_samples`.
+    Quantile {
+        /// Histogram name (without `_bucket`).
+        histogram: String,
+        /// The quantile, 0..=1.
+        quantile: f64,
+        /// Exclusive upper bound, in milliseconds (the histogram is in seconds).
+        below_ms: f64,
+        /// Observations needed; fewer is a failure ("no samples").
+        min_samples: u64,
+        /// How long to poll for them.
+        within: std::time::Duration,
+    },
+    /// The fake Zep's journal, for the check's threads; polled up to `within` (writes are
+    /// asynchronous).
+    Journal {
+        /// What it must show.
+        check: JournalCheck,
+        /// How long to poll.
+        within: std::time::Duration,
+    },
+}
+
+/// An expectation and, optionally, what it guards (`why`), quoted when it fails so the failure
+/// names the cause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    /// The expectation.
+    pub expect: Expect,
+    /// What it guards, e.g. `the 250 ms read deadline`.
+    pub why: Option<String>,
 }
 
 /// One checklist box.
@@ -159,15 +277,22 @@ pub struct Check {
     /// Steps in order.
     pub steps: Vec<Step>,
     /// Expectations.
-    pub expects: Vec<Expect>,
+    pub expects: Vec<Expectation>,
     /// The file it came from.
     pub file: PathBuf,
 }
 
 impl Check {
-    /// Whether the check needs the fake Zep's admin API.
+    /// Whether the check injects faults (needs the fake Zep's admin API).
     pub fn needs_faults(&self) -> bool {
         self.steps.iter().any(|s| matches!(s, Step::Faults(_)))
+    }
+
+    /// Whether the check reads the fake Zep's journal (needs its admin API).
+    pub fn needs_journal(&self) -> bool {
+        self.expects
+            .iter()
+            .any(|e| matches!(e.expect, Expect::Journal { .. }))
     }
 }
 
@@ -277,61 +402,31 @@ pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, P
     }
     let mut checks = Vec::new();
     for c in raw.checks {
+        let invalid = |message: String| invalid(&c.name, message);
         let mut steps = Vec::new();
         for (i, s) in c.steps.into_iter().enumerate() {
-            let set = [s.chat.is_some(), s.faults.is_some(), s.wait_ms.is_some()];
-            if set.iter().filter(|b| **b).count() != 1 {
-                return Err(invalid(
-                    &c.name,
-                    format!("step {}: exactly one of `chat`, `faults`, `wait_ms`", i + 1),
-                ));
-            }
-            steps.push(match (s.chat, s.faults, s.wait_ms) {
-                (Some(chat), _, _) => Step::Chat {
-                    thread: chat.thread,
-                    message: chat.message,
-                },
-                (_, Some(f), _) => Step::Faults(f),
-                (_, _, Some(ms)) => Step::Wait(std::time::Duration::from_millis(ms)),
-                _ => unreachable!("exactly one is set"),
-            });
+            steps.push(resolve_step(s).map_err(|m| invalid(format!("step {}: {m}", i + 1)))?);
         }
+        let has_ws = steps.iter().any(|s| matches!(s, Step::WsChat { .. }));
         let mut expects = Vec::new();
-        for (i, e) in c.expects.into_iter().enumerate() {
-            let n = i + 1;
-            expects.push(match (e.response, e.metric) {
-                (Some(path), None) => {
-                    let value = e.equals.ok_or_else(|| {
-                        invalid(&c.name, format!("expect {n}: `response` needs `equals`"))
-                    })?;
-                    let equals = serde_json::to_value(value).map_err(|err| {
-                        invalid(&c.name, format!("expect {n}: field `equals`: {err}"))
-                    })?;
-                    Expect::Response { path, equals }
-                }
-                (None, Some(metric)) => {
-                    let min = e.min_delta.unwrap_or(f64::NEG_INFINITY);
-                    let max = e.max_delta.unwrap_or(f64::INFINITY);
-                    if e.min_delta.is_none() && e.max_delta.is_none() {
-                        return Err(invalid(
-                            &c.name,
-                            format!("expect {n}: `metric` needs `min_delta` or `max_delta`"),
-                        ));
-                    }
-                    Expect::MetricDelta {
-                        metric,
-                        min,
-                        max,
-                        within: std::time::Duration::from_millis(e.within_ms.unwrap_or(0)),
-                    }
-                }
-                _ => {
-                    return Err(invalid(
-                        &c.name,
-                        format!("expect {n}: exactly one of `response`, `metric`"),
-                    ))
-                }
-            });
+        for (i, mut e) in c.expects.into_iter().enumerate() {
+            let why = e.why.take();
+            let expect =
+                resolve_expect(e).map_err(|m| invalid(format!("expect {}: {m}", i + 1)))?;
+            if let (
+                false,
+                Expect::Field {
+                    source: FieldSource::WsTrace,
+                    ..
+                },
+            ) = (has_ws, &expect)
+            {
+                return Err(invalid(format!(
+                    "expect {}: `ws_trace` needs a `ws` step in the check",
+                    i + 1
+                )));
+            }
+            expects.push(Expectation { expect, why });
         }
         checks.push(Check {
             group: raw.group.clone(),
@@ -348,9 +443,186 @@ pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, P
     })
 }
 
+fn resolve_step(s: RawStep) -> Result<Step, String> {
+    match (s.chat, s.ws, s.faults, s.wait_ms) {
+        (Some(chat), None, None, None) => Ok(Step::Chat {
+            thread: chat.thread,
+            message: chat.message,
+        }),
+        (None, Some(ws), None, None) => Ok(Step::WsChat {
+            thread: ws.thread,
+            message: ws.message,
+        }),
+        (None, None, Some(f), None) => Ok(Step::Faults(f)),
+        (None, None, None, Some(ms)) => Ok(Step::Wait(std::time::Duration::from_millis(ms))),
+        _ => Err("exactly one of `chat`, `ws`, `faults`, `wait_ms`".to_string()),
+    }
+}
+
+fn resolve_expect(e: RawExpect) -> Result<Expect, String> {
+    let within =
+        |default_ms: u64| std::time::Duration::from_millis(e.within_ms.unwrap_or(default_ms));
+    let kinds = [
+        e.response.is_some(),
+        e.ws_trace.is_some(),
+        e.metric.is_some(),
+        e.histogram.is_some(),
+        e.journal.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err(
+            "exactly one of `response`, `ws_trace`, `metric`, `histogram`, `journal`".to_string(),
+        );
+    }
+    // A field that belongs to another kind of expectation is a mistake, not something to ignore.
+    let allowed: &[&str] = if e.response.is_some() || e.ws_trace.is_some() {
+        &["equals", "at_most", "at_least"]
+    } else if e.metric.is_some() {
+        &["min_delta", "max_delta", "within_ms"]
+    } else if e.histogram.is_some() {
+        &["quantile", "below_ms", "min_samples", "within_ms"]
+    } else {
+        &["within_ms"]
+    };
+    let set = [
+        ("equals", e.equals.is_some()),
+        ("at_most", e.at_most.is_some()),
+        ("at_least", e.at_least.is_some()),
+        ("min_delta", e.min_delta.is_some()),
+        ("max_delta", e.max_delta.is_some()),
+        ("quantile", e.quantile.is_some()),
+        ("below_ms", e.below_ms.is_some()),
+        ("min_samples", e.min_samples.is_some()),
+        ("within_ms", e.within_ms.is_some()),
+    ];
+    if let Some((field, _)) = set.iter().find(|(f, on)| *on && !allowed.contains(f)) {
+        return Err(format!(
+            "field `{field}` does not apply here (this expectation takes {})",
+            allowed
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some(path) = e.response.clone().or(e.ws_trace.clone()) {
+        let source = if e.response.is_some() {
+            FieldSource::Response
+        } else {
+            FieldSource::WsTrace
+        };
+        let compare = match (e.equals, e.at_most, e.at_least) {
+            (Some(value), None, None) => Compare::Equals(
+                serde_json::to_value(value).map_err(|err| format!("field `equals`: {err}"))?,
+            ),
+            (None, Some(max), None) => Compare::AtMost(max),
+            (None, None, Some(min)) => Compare::AtLeast(min),
+            _ => {
+                return Err(format!(
+                    "`{}` needs exactly one of `equals`, `at_most`, `at_least`",
+                    source.as_str()
+                ))
+            }
+        };
+        return Ok(Expect::Field {
+            source,
+            path,
+            compare,
+        });
+    }
+    if let Some(metric) = e.metric.clone() {
+        if e.min_delta.is_none() && e.max_delta.is_none() {
+            return Err("`metric` needs `min_delta` or `max_delta`".to_string());
+        }
+        return Ok(Expect::MetricDelta {
+            metric,
+            min: e.min_delta.unwrap_or(f64::NEG_INFINITY),
+            max: e.max_delta.unwrap_or(f64::INFINITY),
+            within: within(0),
+        });
+    }
+    if let Some(histogram) = e.histogram.clone() {
+        let quantile = e
+            .quantile
+            .filter(|q| (0.0..=1.0).contains(q))
+            .ok_or("`histogram` needs `quantile` between 0 and 1")?;
+        let below_ms = e
+            .below_ms
+            .filter(|b| b.is_finite() && *b > 0.0)
+            .ok_or("`histogram` needs `below_ms` above 0")?;
+        return Ok(Expect::Quantile {
+            histogram,
+            quantile,
+            below_ms,
+            min_samples: e.min_samples.unwrap_or(1).max(1),
+            within: within(5000),
+        });
+    }
+    let name = e.journal.unwrap_or_default();
+    let check = JournalCheck::parse(&name).ok_or_else(|| {
+        format!(
+            "field `journal`: unknown {name:?} (arrived, no_duplicate, retry_after_spacing, no_pii)"
+        )
+    })?;
+    Ok(Expect::Journal {
+        check,
+        within: within(5000),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one(expect: &str) -> Result<Vec<Check>, PlanError> {
+        let text = format!(
+            "group = \"g\"\nphases = [\"write-only\"]\n[[check]]\nname = \"c\"\n\
+             step = [{{ chat = {{ thread = \"a\", message = \"hi\" }} }}]\nexpect = [{expect}]\n"
+        );
+        parse_file(Path::new("x.toml"), &text, Phase::WriteOnly)
+    }
+
+    #[test]
+    fn expectations_resolve_and_misplaced_fields_are_refused() {
+        let checks = one(r#"{ histogram = "h", quantile = 0.95, below_ms = 150 }"#).expect("valid");
+        assert_eq!(
+            checks[0].expects[0].expect,
+            Expect::Quantile {
+                histogram: "h".into(),
+                quantile: 0.95,
+                below_ms: 150.0,
+                min_samples: 1,
+                within: std::time::Duration::from_millis(5000),
+            }
+        );
+        for (expect, message) in [
+            (
+                r#"{ response = "agent", equals = "x", min_delta = 1 }"#,
+                "field `min_delta` does not apply",
+            ),
+            (
+                r#"{ response = "agent" }"#,
+                "needs exactly one of `equals`, `at_most`, `at_least`",
+            ),
+            (
+                r#"{ ws_trace = "memory.used", equals = true }"#,
+                "`ws_trace` needs a `ws` step",
+            ),
+            (
+                r#"{ histogram = "h", quantile = 1.5, below_ms = 150 }"#,
+                "`quantile` between 0 and 1",
+            ),
+            (
+                r#"{ journal = "arrivd" }"#,
+                "field `journal`: unknown \"arrivd\"",
+            ),
+            (r#"{ metric = "m", journal = "arrived" }"#, "exactly one of"),
+        ] {
+            let err = one(expect).expect_err(expect).to_string();
+            assert!(err.starts_with("x.toml: check \"c\": expect 1: "), "{err}");
+            assert!(err.contains(message), "{expect}: {err}");
+        }
+    }
 
     #[test]
     fn the_builtin_checklist_is_every_file_in_scenarios_smoke() {

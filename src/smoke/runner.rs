@@ -1,11 +1,13 @@
-//! Runs one resolved [`Check`] against a target: steps over real HTTP, expectations on the last
-//! response and on metric deltas between two scrapes of `/metrics`. Not for parsing or output.
+//! Runs one resolved [`Check`] against a target: its steps (turns over HTTP or the WebSocket,
+//! fault programs, waits) over real connections, then hands what they left to
+//! [`super::expect`]. Not for judging expectations, parsing or output.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::plan::{Check, Expect, Step};
+use super::expect::Judge;
+use super::plan::{Check, Step};
 use crate::fake_zep::admin::AdminClient;
 use crate::prom::exposition::{self, Format};
 
@@ -53,13 +55,24 @@ pub struct Target {
     pub label: String,
 }
 
-struct Failure {
-    status: Status,
-    expected: String,
-    seen: String,
+/// Why a check did not pass.
+pub(crate) struct Failure {
+    pub status: Status,
+    pub expected: String,
+    pub seen: String,
 }
 
-fn error(expected: impl Into<String>, seen: impl Into<String>) -> Failure {
+/// An expectation that did not hold.
+pub(crate) fn fail(expected: impl Into<String>, seen: impl Into<String>) -> Failure {
+    Failure {
+        status: Status::Fail,
+        expected: expected.into(),
+        seen: seen.into(),
+    }
+}
+
+/// A check that could not be judged (bad input, unreachable target, unknown metric).
+pub(crate) fn error(expected: impl Into<String>, seen: impl Into<String>) -> Failure {
     Failure {
         status: Status::Error,
         expected: expected.into(),
@@ -68,16 +81,26 @@ fn error(expected: impl Into<String>, seen: impl Into<String>) -> Failure {
 }
 
 /// Runs one check in isolation: fresh thread ids (`run_id` makes them unique), faults reset
-/// before and after.
+/// before and after. Checks that inject faults or read the journal are skipped, with the
+/// reason, when the target has no fake Zep admin API.
 pub async fn run_check(check: &Check, target: &Target, run_id: &str) -> CheckResult {
     let started = Instant::now();
     let mut evidence = Vec::new();
     let admin = target.zep_admin.as_deref().map(AdminClient::new);
-    let (status, expected, seen) = if check.needs_faults() && admin.is_none() {
+    let skipped = match (admin.is_some(), check.needs_faults(), check.needs_journal()) {
+        (false, true, _) => {
+            Some("needs fault injection; pass --zep-admin URL of a fake Zep the target uses")
+        }
+        (false, false, true) => {
+            Some("needs the fake Zep's journal; pass --zep-admin URL of a fake Zep the target uses")
+        }
+        _ => None,
+    };
+    let (status, expected, seen) = if let Some(reason) = skipped {
         (
             Status::Skipped,
-            "a fault-injecting Zep".to_string(),
-            "needs fault injection; pass --zep-admin URL of a fake Zep the target uses".to_string(),
+            "a fake Zep admin API".to_string(),
+            reason.to_string(),
         )
     } else {
         match execute(check, target, admin.as_ref(), run_id, &mut evidence).await {
@@ -101,6 +124,18 @@ pub async fn run_check(check: &Check, target: &Target, run_id: &str) -> CheckRes
     }
 }
 
+/// What the steps left for the expectations to judge.
+pub(crate) struct Observed {
+    /// The last HTTP answer (with `http_status`), or null.
+    pub response: Value,
+    /// The last WebSocket trace (or error) frame, or null.
+    pub ws_trace: Value,
+    /// The Zep thread ids the check's turns used.
+    pub threads: Vec<String>,
+    /// The scrape taken before the steps.
+    pub before: exposition::Parsed,
+}
+
 async fn execute(
     check: &Check,
     target: &Target,
@@ -110,7 +145,7 @@ async fn execute(
 ) -> Result<String, Failure> {
     let http = reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(30))
+        .timeout(TURN_TIMEOUT)
         .build()
         .map_err(|e| error("an HTTP client", e.to_string()))?;
     if let Some(admin) = admin {
@@ -120,31 +155,30 @@ async fn execute(
             .map_err(|e| error("fault program reset", e.to_string()))?;
     }
     let before = scrape(&http, &target.url).await?;
-    let mut last = Value::Null;
+    let mut observed = Observed {
+        response: Value::Null,
+        ws_trace: Value::Null,
+        threads: Vec::new(),
+        before,
+    };
     for (n, step) in check.steps.iter().enumerate() {
         match step {
-            Step::Chat { thread, message } => {
-                let url = format!("{}/api/chat", target.url);
+            Step::Chat { thread, message } | Step::WsChat { thread, message } => {
+                let thread_id = format!("smoke-{run_id}-{thread}");
+                if !observed.threads.contains(&thread_id) {
+                    observed.threads.push(thread_id.clone());
+                }
                 let body = json!({
-                    "thread_id": format!("smoke-{run_id}-{thread}"),
+                    "thread_id": thread_id,
                     "user_id": format!("smoke-{run_id}"),
                     "message": message,
                     "client_msg_id": format!("smoke-{run_id}-{}", n + 1),
                 });
-                let response = http
-                    .post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| error(format!("{url} answers"), e.to_string()))?;
-                let status = response.status().as_u16();
-                let text = response
-                    .text()
-                    .await
-                    .map_err(|e| error(format!("{url} body"), e.to_string()))?;
-                evidence.push(format!("POST {url} -> {status} {text}"));
-                last = serde_json::from_str(&text).unwrap_or(Value::String(text));
-                last["http_status"] = json!(status);
+                if matches!(step, Step::Chat { .. }) {
+                    observed.response = http_turn(&http, &target.url, &body, evidence).await?;
+                } else {
+                    observed.ws_trace = ws_turn(&target.url, &body, evidence).await?;
+                }
             }
             Step::Faults(program) => {
                 let admin = admin.ok_or_else(|| error("an admin API", "none"))?;
@@ -157,61 +191,119 @@ async fn execute(
             Step::Wait(d) => tokio::time::sleep(*d).await,
         }
     }
-    for expect in &check.expects {
-        match expect {
-            Expect::Response { path, equals } => {
-                let seen = lookup(&last, path);
-                if &seen != equals {
-                    return Err(Failure {
-                        status: Status::Fail,
-                        expected: format!("response {path} == {equals}"),
-                        seen: format!("response {path} == {seen}"),
-                    });
+    let judge = Judge {
+        http: &http,
+        target,
+        admin,
+        observed: &observed,
+    };
+    for expectation in &check.expects {
+        judge
+            .check(&expectation.expect, evidence)
+            .await
+            .map_err(|mut failure| {
+                if let Some(why) = &expectation.why {
+                    failure.expected = format!("{} ({why})", failure.expected);
                 }
-            }
-            Expect::MetricDelta {
-                metric,
-                min,
-                max,
-                within,
-            } => {
-                let old = sum(&before, metric).ok_or_else(|| {
-                    error(
-                        format!("metric {metric} on {}/metrics", target.url),
-                        format!("{metric} is not exposed by {}/metrics", target.url),
-                    )
-                })?;
-                let deadline = Instant::now() + *within;
-                let delta = loop {
-                    let now = scrape(&http, &target.url).await?;
-                    let delta = sum(&now, metric).unwrap_or(0.0) - old;
-                    if (*min..=*max).contains(&delta) || Instant::now() >= deadline {
-                        break delta;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                };
-                evidence.push(format!("{metric}: {old} -> {}", old + delta));
-                if !(*min..=*max).contains(&delta) {
-                    return Err(Failure {
-                        status: Status::Fail,
-                        expected: format!("{metric} delta in [{min}, {max}]"),
-                        seen: format!("{metric} delta {delta}"),
-                    });
-                }
-            }
-        }
+                failure
+            })?;
     }
     Ok(format!("{} expectation(s) held", check.expects.len()))
 }
 
-fn lookup(value: &Value, path: &str) -> Value {
-    path.split('.')
-        .try_fold(value, |v, key| v.get(key))
-        .cloned()
-        .unwrap_or(Value::Null)
+/// The longest a turn (HTTP or WebSocket) may take before the check is an error.
+const TURN_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn http_turn(
+    http: &reqwest::Client,
+    base: &str,
+    body: &Value,
+    evidence: &mut Vec<String>,
+) -> Result<Value, Failure> {
+    let url = format!("{base}/api/chat");
+    let response = http
+        .post(&url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| error(format!("{url} answers"), e.to_string()))?;
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| error(format!("{url} body"), e.to_string()))?;
+    evidence.push(format!("POST {url} -> {status} {text}"));
+    let mut value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !value.is_object() {
+        value = json!({ "body": value });
+    }
+    value["http_status"] = json!(status);
+    Ok(value)
 }
 
-async fn scrape(http: &reqwest::Client, base: &str) -> Result<exposition::Parsed, Failure> {
+/// One turn over `/ws/chat`: the trace frame (or an error frame) that ends it.
+async fn ws_turn(base: &str, body: &Value, evidence: &mut Vec<String>) -> Result<Value, Failure> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}/ws/chat"),
+        Some((_, rest)) => format!("ws://{rest}/ws/chat"),
+        None => format!("ws://{base}/ws/chat"),
+    };
+    let turn = async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| error(format!("{url} accepts a WebSocket"), e.to_string()))?;
+        socket
+            .send(Message::text(body.to_string()))
+            .await
+            .map_err(|e| error(format!("{url} takes the turn"), e.to_string()))?;
+        let mut tokens = 0usize;
+        loop {
+            let frame = match socket.next().await {
+                Some(Ok(Message::Text(frame))) => frame,
+                Some(Ok(Message::Close(_))) | None => {
+                    return Err(error(
+                        format!("a trace frame from {url}"),
+                        format!("the socket closed after {tokens} token frame(s)"),
+                    ))
+                }
+                Some(Err(e)) => {
+                    return Err(error(format!("a trace frame from {url}"), e.to_string()))
+                }
+                Some(Ok(_)) => continue,
+            };
+            let value: Value = serde_json::from_str(frame.as_str()).map_err(|e| {
+                error(
+                    format!("JSON frames from {url}"),
+                    format!("{e}: {}", frame.as_str()),
+                )
+            })?;
+            match value["type"].as_str() {
+                Some("token") => tokens += 1,
+                Some("trace") | Some("error") => {
+                    let _ = socket.close(None).await;
+                    evidence.push(format!("WS {url} -> {tokens} token frame(s), then {value}"));
+                    return Ok(value);
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(TURN_TIMEOUT, turn)
+        .await
+        .map_err(|_| {
+            error(
+                format!("a trace frame from {url}"),
+                format!("none within {TURN_TIMEOUT:?}"),
+            )
+        })?
+}
+
+pub(crate) async fn scrape(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<exposition::Parsed, Failure> {
     let url = format!("{base}/metrics");
     let response = http
         .get(&url)
@@ -229,14 +321,4 @@ async fn scrape(http: &reqwest::Client, base: &str) -> Result<exposition::Parsed
         .await
         .map_err(|e| error(format!("{url} body"), e.to_string()))?;
     Ok(exposition::parse(&body, format))
-}
-
-fn sum(parsed: &exposition::Parsed, metric: &str) -> Option<f64> {
-    let mut found = None;
-    for s in &parsed.samples {
-        if s.labels.metric_name() == metric {
-            *found.get_or_insert(0.0) += s.value;
-        }
-    }
-    found
 }
