@@ -47,6 +47,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write the reviewer's report (report.html, summary.md, junit.xml) from a run directory.
     Report(ReportArgs),
+    /// Export a phase's gates as Prometheus alerting rules (the same checks, in production monitoring).
+    #[command(after_help = RULES_EXAMPLES)]
+    Rules(RulesArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -554,4 +557,35 @@ pub struct GateArgs {
     /// Print the final verdict.json on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+const RULES_EXAMPLES: &str = "\
+Examples:
+  # The seed's canary alerts, downgrade and rollback triggers as a Prometheus rule file:
+  rollgate rules --phase canary --out rollgate-canary.rules.yml
+  promtool check rules rollgate-canary.rules.yml
+
+  # From your own gate file, windows compressed 1:60 (10m -> 10s) to try them on a short run:
+  rollgate rules --gates rollgate.toml --time-scale 0.0167
+
+Each check becomes one alert built from the same query rewriting `rollgate analyze` uses
+(labels: severity, rollgate_action rollback|downgrade|hold, phase, rollgate_check). Checks an
+alert cannot express (minimum-duration promote gates, data sufficiency) are listed in a comment
+at the top of the file. Exit status: 0 written, 2 bad gate file (named with its line and check).";
+
+/// `rollgate rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// The phase whose checks are exported.
+    #[arg(long, value_enum, default_value = "canary")]
+    pub phase: crate::analysis::gates::Phase,
+    /// Multiplies every window, step and query range (as `rollgate analyze --time-scale`).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Write the rule file here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

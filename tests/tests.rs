@@ -6,5 +6,6 @@ mod fake_zep;
 mod load;
 mod prom;
 mod report;
+mod rules;
 mod smoke;
 mod stack;

@@ -10,6 +10,7 @@
 pub mod evaluate;
 pub mod evidence;
 pub mod gates;
+pub mod rules;
 pub mod select;
 pub mod significance;
 pub mod stats;

@@ -8,6 +8,7 @@ mod load;
 mod merge;
 mod query;
 mod report;
+mod rules;
 mod smoke;
 
 use crate::cli::{Cli, Command};
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Merge(args) => merge::run(args),
         Command::Analyze(args) => analyze::run(args).await,
         Command::Report(args) => report::run(args),
+        Command::Rules(args) => rules::run(args),
         Command::Smoke(args) => smoke::run(args).await,
     }
 }
