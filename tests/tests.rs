@@ -7,5 +7,6 @@ mod load;
 mod prom;
 mod report;
 mod rules;
+mod serve_verdict;
 mod smoke;
 mod stack;

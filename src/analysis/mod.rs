@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod gates;
 pub mod rules;
 pub mod select;
+pub mod serve;
 pub mod significance;
 pub mod stats;
 pub mod table;

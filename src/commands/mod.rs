@@ -9,6 +9,7 @@ mod merge;
 mod query;
 mod report;
 mod rules;
+mod serve_verdict;
 mod smoke;
 
 use crate::cli::{Cli, Command};
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Analyze(args) => analyze::run(args).await,
         Command::Report(args) => report::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::ServeVerdict(args) => serve_verdict::run(args).await,
         Command::Smoke(args) => smoke::run(args).await,
     }
 }
