@@ -19,7 +19,7 @@ use promql_parser::label::MatchOp;
 use thiserror::Error;
 
 use super::gates::{Action, Check, Compare, Gates, Phase};
-use super::select;
+use super::{evaluate, select};
 
 /// Why a rule file could not be rendered.
 #[derive(Debug, Error)]
@@ -214,12 +214,7 @@ fn alert(gates: &Gates, check: &Check, scale: f64) -> Result<Alert, RulesError> 
         hold_for: scaled(check.window),
         interval: scaled(check.step).max(Duration::from_secs(1)),
         threshold: format!("{t}{unit}"),
-        comparison: match check.compare {
-            Compare::Above => format!("canary > {t}"),
-            Compare::Below => format!("canary < {t}"),
-            Compare::DeltaAbove => format!("canary - baseline > {t}"),
-            Compare::RatioAbove => format!("canary / max(baseline, {floor}) > {t}"),
-        },
+        comparison: evaluate::comparison(check),
     })
 }
 
@@ -271,14 +266,6 @@ fn action_name(action: Action) -> &'static str {
         Action::Rollback => "rollback",
         Action::Downgrade => "downgrade",
         Action::Hold => "hold",
-    }
-}
-
-fn action_words(action: Action) -> &'static str {
-    match action {
-        Action::Rollback => "roll the canary back",
-        Action::Downgrade => "downgrade memory to write-only",
-        Action::Hold => "hold the rollout",
     }
 }
 
@@ -352,7 +339,7 @@ pub fn render(export: &Export) -> String {
                             true => String::new(),
                             false => format!(" for {}", prom_duration(a.hold_for)),
                         },
-                        action_words(a.action)
+                        evaluate::action_words(a.action)
                     ),
                     "{{ $value }}"
                 ),
