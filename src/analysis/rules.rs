@@ -274,8 +274,8 @@ fn quoted(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-/// [`quoted`] for an annotation (a Go template): `{{` in `text` stays literal, then the template
-/// `tail` follows as is.
+/// [`quoted`] for a label or annotation value (Prometheus expands both as Go templates): `{{` in
+/// `text` stays literal, then the template `tail` follows as is.
 fn annotation(text: &str, tail: &str) -> String {
     quoted(&format!("{}{tail}", text.replace("{{", "{{ \"{{\" }}")))
 }
@@ -327,7 +327,7 @@ pub fn render(export: &Export) -> String {
                 hold_for = prom_duration(a.hold_for),
                 severity = severity(a.action),
                 action = action_name(a.action),
-                check = quoted(&a.check),
+                check = annotation(&a.check, ""),
                 summary = annotation(&a.check, ""),
                 threshold = annotation(&a.threshold, ""),
                 description = annotation(
@@ -362,6 +362,29 @@ mod tests {
         assert_eq!(
             alert_name("Breaker open > 5% for 10m"),
             "RollgateBreakerOpen5For10m"
+        );
+    }
+
+    #[test]
+    fn names_stay_unique_and_templates_literal() {
+        let text = "[[check]]\nname = \"low {{ hits }}\"\naction = \"hold\"\nquery = \"x\"\ncompare = \"below\"\nthreshold = 2\n[[check]]\nname = \"low -- hits\"\naction = \"hold\"\nquery = \"x\"\ncompare = \"below\"\nthreshold = 2\n";
+        let gates = Gates::parse(std::path::Path::new("g.toml"), text).expect("gates");
+        let options = Options {
+            phase: Phase::Canary,
+            time_scale: 1.0,
+        };
+        let export = export(&gates, options).expect("export");
+        let names: Vec<&str> = export.alerts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["RollgateLowHits", "RollgateLowHits2"]);
+        assert_eq!(export.alerts[0].expr, "(x{variant=\"canary\"}) < 2");
+        let yaml = render(&export);
+        assert!(
+            yaml.contains("summary: \"low {{ \\\"{{\\\" }} hits }}\""),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("rollgate_check: \"low {{ \\\"{{\\\" }} hits }}\""),
+            "{yaml}"
         );
     }
 

@@ -95,6 +95,37 @@ async fn promtool_accepts_the_exported_rule_files() {
             .unwrap_or_else(|e| panic!("promtool rejects {}:\n{e}", file.display()));
         assert!(said.contains("SUCCESS"), "{said}");
     }
+    // A gate file of its own: every comparison, a name with template braces (labels and
+    // annotations are Go templates in Prometheus), a phase with nothing but a min_duration gate.
+    let gates = dir.path().join("gates.toml");
+    std::fs::write(
+        &gates,
+        "[sides]\nlabel = \"deployment\"\nbaseline = \"assistant-primary\"\ncanary = \"assistant\"\n\
+         [[check]]\nname = \"hits {{ low }}\"\nphases = [\"canary\"]\naction = \"hold\"\nquery = \"sum(rate(hits_total[1m]))\"\ncompare = \"below\"\nthreshold = 2\n\
+         [[check]]\nname = \"slower\"\nphases = [\"canary\"]\naction = \"rollback\"\nquery = \"histogram_quantile(0.9, rate(t_bucket[5m]))\"\ncompare = \"delta_above\"\nthreshold = 0.1\nfor = \"90s\"\n\
+         [[check]]\nname = \"errors\"\nphases = [\"canary\"]\naction = \"downgrade\"\nquery = \"sum(rate(e_total[5m]))\"\ncompare = \"ratio_above\"\nthreshold = 3\nfloor = 0.5\n\
+         [[check]]\nname = \"soak\"\nphases = [\"full\"]\naction = \"hold\"\nquery = \"x\"\ncompare = \"above\"\nthreshold = 1\nmin_duration = \"1h\"\n",
+    )
+    .expect("gate file");
+    for (phase, expected) in [
+        ("canary", "SUCCESS: 3 rules found"),
+        ("full", "SUCCESS: 0 rules found"),
+    ] {
+        let file = dir.path().join(format!("own-{phase}.rules.yml"));
+        rules_cmd(&[
+            "--gates",
+            gates.to_str().expect("utf-8"),
+            "--phase",
+            phase,
+            "--out",
+            file.to_str().expect("utf-8"),
+        ])
+        .await
+        .expect("rules");
+        let said = promtool_check_rules(&promtool, &file)
+            .unwrap_or_else(|e| panic!("promtool rejects {}:\n{e}", file.display()));
+        assert!(said.contains(expected), "{phase}: {said}");
+    }
     let canary =
         promtool_check_rules(&promtool, &dir.path().join("canary-1.rules.yml")).expect("promtool");
     assert!(canary.contains("SUCCESS: 11 rules found"), "{canary}");
