@@ -5,7 +5,8 @@
 //!
 //! The seed's gates run compressed 1:120 (`--time-scale`): `for: 10m` becomes 5 s, `[5m]`
 //! ranges 3 s, so the test takes seconds. The target's counters follow the wall clock, so the
-//! ratios do not depend on when Prometheus happens to scrape. Needs `prometheus` on PATH (set
+//! ratios do not depend on when Prometheus happens to scrape. At the end `serve-verdict` judges the
+//! same server (`prometheus:URL`) and fails Flagger's rollout webhook with `rollback: true`. Needs `prometheus` on PATH (set
 //! `ROLLGATE_SKIP_REAL_PROMETHEUS=1` to skip it where it cannot be installed).
 
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,9 @@ use axum::extract::State;
 use axum::routing::get;
 use rollgate::analysis::gates::{Gates, Phase};
 use rollgate::analysis::rules::{self, Options};
+use rollgate::analysis::serve::{self, Judge};
+use rollgate::prom::api_client::ApiConfig;
+use rollgate::prom::source::SourceSpec;
 use serde_json::Value;
 
 const SCALE: f64 = 1.0 / 120.0;
@@ -43,14 +47,14 @@ async fn metrics(State(target): State<Arc<Target>>) -> String {
     let t = target.start.elapsed().as_secs_f64();
     let mut out = String::new();
     for (variant, skipped, errors) in [
-        ("baseline", 0.0, 1.0),
+        ("baseline", 0.0, 10.0),
         (
             "canary",
-            target.counter(t, 3.0, 6.0),
-            target.counter(t, 1.5, 3.0),
+            target.counter(t, 30.0, 60.0),
+            target.counter(t, 15.0, 30.0),
         ),
     ] {
-        let requests = 100.0 * t;
+        let requests = 1000.0 * t;
         out.push_str(&format!(
             "memory_zep_write_requests_total{{variant=\"{variant}\"}} {requests}\n\
              memory_zep_write_skipped_total{{reason=\"circuit_open\",variant=\"{variant}\"}} {skipped}\n\
@@ -288,4 +292,52 @@ async fn a_real_prometheus_fires_the_rollback_alert_only_when_the_canary_breache
         .and_then(|v| v.parse().ok())
         .expect("a value");
     assert!(value > 0.05 && value < 0.07, "{breaker}");
+
+    // The same server as rollgate's source, asked the way Flagger asks: the rollout webhook
+    // fails (a non-2xx) with `rollback: true`, decided by the same triggers.
+    let judge = Judge::new(
+        gates,
+        Phase::Canary,
+        &SourceSpec::Prometheus(base.clone()),
+        SCALE,
+        Duration::from_secs(40),
+        ApiConfig::new,
+    )
+    .expect("judge");
+    let server = serve::Server::start(judge, "127.0.0.1:0".parse().expect("addr"), false)
+        .await
+        .expect("verdict server");
+    // The alerts fired, so the breach is already a window long; on a slow machine the judge may
+    // still lag a step behind: ask again for a while, never accepting a PROMOTE.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (status, body) = loop {
+        let response = client
+            .post(format!("{}/flagger/rollout", server.url()))
+            .header("content-type", "application/json")
+            .body(r#"{"name":"assistant","namespace":"prod","phase":"Progressing"}"#)
+            .send()
+            .await
+            .expect("webhook");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("JSON");
+        eprintln!(
+            "serve-verdict on prometheus: {status} {} {} {}",
+            body["verdict"], body["decided_by"], body["reason"]
+        );
+        assert_ne!(body["verdict"], "PROMOTE", "{body}");
+        if body["verdict"] == "ROLLBACK" || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    server.shutdown().await;
+    assert_eq!(body["verdict"], "ROLLBACK", "{}", body["reason"]);
+    assert_eq!((status, &body["rollback"]), (412, &Value::Bool(true)));
+    let decided_by = body["decided_by"].as_array().expect("decided_by");
+    assert!(
+        decided_by
+            .iter()
+            .all(|c| c == BREAKER_ROLLBACK || c == ERRORS_ROLLBACK),
+        "{decided_by:?}"
+    );
 }
