@@ -50,6 +50,12 @@ pub enum Command {
     /// Simulate the canary datasets of a datasets file into timestamped scrapes, and judge each.
     #[command(after_help = SYNTH_EXAMPLES)]
     Synth(SynthArgs),
+    /// Export a phase's gates as Prometheus alerting rules (the same checks, in production monitoring).
+    #[command(after_help = RULES_EXAMPLES)]
+    Rules(RulesArgs),
+    /// Serve the verdict over HTTP for Argo Rollouts (web metric) and Flagger (webhooks).
+    #[command(after_help = SERVE_VERDICT_EXAMPLES)]
+    ServeVerdict(ServeVerdictArgs),
 }
 
 const ASSISTANT_EXAMPLES: &str = "\
@@ -610,4 +616,87 @@ pub struct SynthArgs {
     /// it still gets its expected verdict: how robust the story is to chance.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seeds: u32,
+}
+
+const RULES_EXAMPLES: &str = "\
+Examples:
+  # The seed's canary alerts, downgrade and rollback triggers as a Prometheus rule file:
+  rollgate rules --phase canary --out rollgate-canary.rules.yml
+  promtool check rules rollgate-canary.rules.yml
+
+  # From your own gate file, windows compressed 1:60 (10m -> 10s) to try them on a short run:
+  rollgate rules --gates rollgate.toml --time-scale 0.0167
+
+Each check becomes one alert built from the same query rewriting `rollgate analyze` uses
+(labels: severity, rollgate_action rollback|downgrade|hold, phase, rollgate_check). Checks an
+alert cannot express (minimum-duration promote gates, data sufficiency) are listed in a comment
+at the top of the file. Exit status: 0 written, 2 bad gate file (named with its line and check).";
+
+/// `rollgate rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// The phase whose checks are exported.
+    #[arg(long, value_enum, default_value = "canary")]
+    pub phase: crate::analysis::gates::Phase,
+    /// Multiplies every window, step and query range (as `rollgate analyze --time-scale`).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Write the rule file here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+const SERVE_VERDICT_EXAMPLES: &str = "\
+Endpoints (every request judges afresh; the body is verdict.json plus flat fields verdict,
+exit_code, promote, rollback, downgrade, hold, decided_by, reason, source, error, hook):
+  GET  /verdict                    Argo Rollouts web metric: 200 for any verdict, 503 on ERROR
+  POST /flagger/rollout            200 PROMOTE or HOLD; 412 DOWNGRADE or ROLLBACK; 503 ERROR
+  POST /flagger/confirm-promotion  200 PROMOTE only; 412 otherwise; 503 ERROR
+  POST /flagger/rollback           200 ROLLBACK or DOWNGRADE (Flagger rolls back); 412 otherwise
+  GET  /healthz                    200 (does not judge)
+A source that cannot be judged answers 503 with verdict ERROR and an error naming it: never a
+promote. See README \"Inside Argo Rollouts and Flagger\" for the AnalysisTemplate and Canary YAML.
+
+Examples:
+  # Judge the canary phase from the cluster's Prometheus over the last hour, on every request:
+  rollgate serve-verdict --phase canary --source prometheus:http://prometheus.monitoring:9090 \\
+      --listen 0.0.0.0:8790 --allow-remote
+
+  # A saved load run, re-read on each request (first stdout line is the URL):
+  rollgate serve-verdict --source run:reports/runs/20261205T140000Z-seed-load --time-scale 0.0167
+  curl -s http://127.0.0.1:8790/verdict | jq '{verdict, promote, rollback, decided_by}'";
+
+/// `rollgate serve-verdict`.
+#[derive(Debug, Args)]
+pub struct ServeVerdictArgs {
+    /// The phase whose gates apply.
+    #[arg(long, value_enum, default_value = "canary")]
+    pub phase: crate::analysis::gates::Phase,
+    /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// Where the series come from, judged on each request: prometheus:URL, run:DIR or fixture:PATH.
+    #[arg(long, value_name = "KIND:WHERE", value_parser = clap::value_parser!(crate::prom::source::SourceSpec))]
+    pub source: crate::prom::source::SourceSpec,
+    /// Multiplies every window, step, minimum duration and query range (a compressed run).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// For a Prometheus source: how far back from the request to analyse.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "1h")]
+    pub range: Duration,
+    /// Bearer token for a prometheus: source (never written anywhere).
+    #[arg(long, env = "ROLLGATE_PROMETHEUS_TOKEN", hide_env_values = true)]
+    pub prometheus_token: Option<String>,
+    /// Address to listen on (port 0: any free port; the URL is printed on stdout's first line).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8790")]
+    pub listen: SocketAddr,
+    /// Allow listening on a non-loopback address (inside a cluster).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub run_for: Option<Duration>,
 }

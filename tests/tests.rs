@@ -6,5 +6,7 @@ mod fake_zep;
 mod load;
 mod prom;
 mod report;
+mod rules;
+mod serve_verdict;
 mod smoke;
 mod stack;

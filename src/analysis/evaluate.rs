@@ -357,7 +357,8 @@ pub async fn check(
     result
 }
 
-fn action_words(action: Action) -> &'static str {
+/// What a breach of `action` does, in words ("roll back").
+pub fn action_words(action: Action) -> &'static str {
     match action {
         Action::Rollback => "roll back",
         Action::Downgrade => "downgrade to write-only",
@@ -365,7 +366,8 @@ fn action_words(action: Action) -> &'static str {
     }
 }
 
-fn comparison(check: &Check) -> String {
+/// The comparison in words ("canary - baseline > 0.2").
+pub fn comparison(check: &Check) -> String {
     let t = check.threshold;
     match check.compare {
         Compare::Above => format!("canary > {t}"),

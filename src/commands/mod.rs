@@ -8,6 +8,8 @@ mod load;
 mod merge;
 mod query;
 mod report;
+mod rules;
+mod serve_verdict;
 mod smoke;
 mod synth;
 
@@ -46,6 +48,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Merge(args) => merge::run(args),
         Command::Analyze(args) => analyze::run(args).await,
         Command::Report(args) => report::run(args),
+        Command::Rules(args) => rules::run(args),
+        Command::ServeVerdict(args) => serve_verdict::run(args).await,
         Command::Smoke(args) => smoke::run(args).await,
         Command::Synth(args) => synth::run(args).await,
     }
