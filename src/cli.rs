@@ -50,6 +50,9 @@ pub enum Command {
     /// Simulate the canary datasets of a datasets file into timestamped scrapes, and judge each.
     #[command(after_help = SYNTH_EXAMPLES)]
     Synth(SynthArgs),
+    /// Judge the release against itself (A/A) several times: each gate's false-positive rate.
+    #[command(after_help = CALIBRATE_EXAMPLES)]
+    Calibrate(CalibrateArgs),
     /// Export a phase's gates as Prometheus alerting rules (the same checks, in production monitoring).
     #[command(after_help = RULES_EXAMPLES)]
     Rules(RulesArgs),
@@ -699,4 +702,50 @@ pub struct ServeVerdictArgs {
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub run_for: Option<Duration>,
+}
+
+const CALIBRATE_EXAMPLES: &str = "\
+Examples:
+  # Five A/A runs of the embedded system with the canary gates, windows compressed 1:60 (~1 min each):
+  rollgate calibrate --phase canary --runs 5
+
+  # Two deployments of the same release, the seed's windows as written (46 min per run):
+  rollgate calibrate --phase canary --runs 3 --profile full --baseline http://127.0.0.1:8700 --canary http://127.0.0.1:8701
+
+A check that breaches in A/A runs would hold or roll back a healthy canary that often. The exit
+status is 0 when every run was judged (whatever the rates), 2 when a run could not be done.";
+
+/// `rollgate calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The phase whose gates are calibrated.
+    #[arg(long, value_enum, default_value = "canary")]
+    pub phase: crate::analysis::gates::Phase,
+    /// How many A/A runs.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+    /// short: windows compressed 1:60; full: the seed's windows as written.
+    #[arg(long, value_enum, default_value = "short")]
+    pub profile: crate::gate::Profile,
+    /// Gate file. Default: the seed's plan (fixtures/rollgate.toml, built in).
+    #[arg(long, value_name = "FILE")]
+    pub gates: Option<PathBuf>,
+    /// Load scenario instead of the profile's built-in one (stretched to what the gates need).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// One deployment of the release (with --canary) instead of the embedded twins.
+    #[arg(long, value_name = "URL", requires = "canary")]
+    pub baseline: Option<String>,
+    /// Another deployment of the same release (with --baseline).
+    #[arg(long, value_name = "URL", requires = "baseline")]
+    pub canary: Option<String>,
+    /// Allow targets outside 127.0.0.0/8.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Where the run directory is created.
+    #[arg(long, value_name = "DIR", default_value = "reports/runs")]
+    pub out: PathBuf,
+    /// Print calibration.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod assistant;
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod config_file;

@@ -6,7 +6,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = rollgate::cli::Cli::parse();
-    let quiet = matches!(cli.command, rollgate::cli::Command::Gate(_));
+    let quiet = matches!(
+        cli.command,
+        rollgate::cli::Command::Gate(_) | rollgate::cli::Command::Calibrate(_)
+    );
     rollgate::logging::init(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod assistant;
+mod calibrate;
 mod fake_zep;
 mod load;
 mod prom;

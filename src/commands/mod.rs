@@ -2,6 +2,7 @@
 
 mod analyze;
 mod assistant;
+mod calibrate;
 mod fake_zep;
 mod gate;
 mod load;
@@ -52,5 +53,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::ServeVerdict(args) => serve_verdict::run(args).await,
         Command::Smoke(args) => smoke::run(args).await,
         Command::Synth(args) => synth::run(args).await,
+        Command::Calibrate(args) => calibrate::run(args).await,
     }
 }

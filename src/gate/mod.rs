@@ -32,7 +32,7 @@ use crate::assistant::mode::Mode;
 use crate::assistant::regression::Regression;
 use crate::load::pacer::Ending;
 use crate::load::run::{RunOptions, RunSummary};
-use crate::load::scenario::{Overrides, Scenario};
+use crate::load::scenario::Scenario;
 use crate::prom::api_client::{ApiClient, ApiConfig};
 use crate::prom::eval::Semantics;
 use crate::prom::source::Source;
@@ -548,37 +548,13 @@ impl<'a> Gate<'a> {
     /// The profile's scenario (or `--scenario`), aimed at the targets, as long as the phase's
     /// windows need.
     fn scenario(&self, baseline: &str, canary: &str) -> Result<Scenario, String> {
-        let (path, text) = match &self.config.scenario {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
-                (path.clone(), text)
-            }
-            None => {
-                let (path, text) = self.config.profile.scenario();
-                (PathBuf::from(path), text.to_string())
-            }
-        };
-        let targets = Overrides {
-            target: Some(baseline.to_string()),
-            canary_target: Some(canary.to_string()),
-            ..Overrides::default()
-        };
-        let as_written = Scenario::parse(&path, &text, &targets).map_err(|e| e.to_string())?;
-        let duration = self.config.profile.load_duration(
+        let scenario = self.config.profile.load_scenario(
+            self.config.scenario.as_deref(),
             &self.config.gates,
             self.config.phase,
-            as_written.duration(),
-        );
-        let scenario = Scenario::parse(
-            &path,
-            &text,
-            &Overrides {
-                duration: Some(duration),
-                ..targets
-            },
-        )
-        .map_err(|e| e.to_string())?;
+            (baseline, canary),
+        )?;
+        let path = &scenario.path;
         let prometheus = matches!(
             self.config.target,
             Target::External {
@@ -676,7 +652,11 @@ fn smoke_findings(report: &SmokeReport, findings: &mut Findings) -> (StageStatus
 }
 
 /// The run directory's own scrapes, judged over the load's schedule.
-fn local(dir: &Path, schedule: Option<(i64, i64)>, scale: f64) -> Result<(Source, Span), String> {
+pub fn local(
+    dir: &Path,
+    schedule: Option<(i64, i64)>,
+    scale: f64,
+) -> Result<(Source, Span), String> {
     let store = Store::read_run_dir(dir)
         .map_err(|e| format!("cannot read the scraped metrics of {}: {e}", dir.display()))?;
     let span = Span::of_samples(&store, schedule, scale)

@@ -8,12 +8,14 @@
 //!
 //! For: the scenario, the time scale and the load duration. Not for: running anything.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::analysis::gates::{Gates, Phase};
+use crate::load::scenario::{Overrides, Scenario};
 
 /// The built-in scenarios: `(path as shipped, text)`.
 const SHORT: (&str, &str) = (
@@ -71,6 +73,46 @@ impl Profile {
         // Whole seconds: the schedule is per second.
         let needed = Duration::from_secs(needed.as_secs_f64().ceil() as u64);
         needed.max(scenario)
+    }
+}
+
+impl Profile {
+    /// The profile's built-in scenario (or the one at `path`), aimed at `baseline` and `canary`
+    /// and stretched to [`Profile::load_duration`]; the error names the file.
+    pub fn load_scenario(
+        self,
+        path: Option<&Path>,
+        gates: &Gates,
+        phase: Phase,
+        (baseline, canary): (&str, &str),
+    ) -> Result<Scenario, String> {
+        let (path, text) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+                (path.to_path_buf(), text)
+            }
+            None => {
+                let (path, text) = self.scenario();
+                (PathBuf::from(path), text.to_string())
+            }
+        };
+        let targets = Overrides {
+            target: Some(baseline.to_string()),
+            canary_target: Some(canary.to_string()),
+            ..Overrides::default()
+        };
+        let as_written = Scenario::parse(&path, &text, &targets).map_err(|e| e.to_string())?;
+        let duration = self.load_duration(gates, phase, as_written.duration());
+        Scenario::parse(
+            &path,
+            &text,
+            &Overrides {
+                duration: Some(duration),
+                ..targets
+            },
+        )
+        .map_err(|e| e.to_string())
     }
 }
 
