@@ -13,8 +13,10 @@ use std::time::Duration;
 use promql_parser::label::MatchOp;
 use serde::Serialize;
 
+use super::evidence::Shape;
 use super::gates::{Action, Check, Compare, Gates};
 use super::select;
+use crate::prom::eval::{resolution, Value};
 use crate::prom::source::Source;
 
 /// The span analysed and how time is scaled.
@@ -241,6 +243,10 @@ pub async fn check(
     result.canary_series = canary.iter().map(|(t, v)| (*t, *v)).collect();
     result.baseline_series = baseline.iter().map(|(t, v)| (*t, *v)).collect();
 
+    if let Some(warning) = bucket_resolution(gates, check, source, span).await {
+        result.warnings.push(warning);
+    }
+
     // The compared value and whether it breaches, at every step of the span.
     let mut points: Vec<(i64, Option<(f64, bool)>)> = Vec::new();
     let mut t = span.start_ms;
@@ -415,4 +421,40 @@ fn compare(check: &Check, canary: Option<f64>, baseline: Option<f64>) -> Option<
             (r, r > t && c > check.floor)
         }
     })
+}
+
+/// For a quantile compared with an absolute threshold: a warning when the threshold is not a
+/// bound of the canary's histogram buckets, so the interpolated quantile can be off near it
+/// (the toolkit's [`crate::prom::eval::resolution`] check, on the buckets the source holds).
+async fn bucket_resolution(
+    gates: &Gates,
+    check: &Check,
+    source: &Source,
+    span: &Span,
+) -> Option<String> {
+    if !matches!(check.compare, Compare::Above | Compare::Below) {
+        return None;
+    }
+    let Shape::Quantile { buckets, .. } = Shape::of(&check.query) else {
+        return None;
+    };
+    let selector = select::for_side(
+        &buckets,
+        &gates.sides.label,
+        MatchOp::Equal,
+        &gates.sides.canary,
+        span.time_scale,
+    )
+    .ok()?;
+    let query = format!("count by (le) ({selector})");
+    let evaluated = source.instant(&query, span.end_ms).await.ok()?;
+    let Value::Vector(series) = evaluated.value else {
+        return None;
+    };
+    let mut bounds: Vec<f64> = series
+        .iter()
+        .filter_map(|s| crate::prom::exposition::parse_float(s.labels.get("le")))
+        .collect();
+    bounds.sort_by(f64::total_cmp);
+    resolution::check(check.threshold, &bounds).map(|w| format!("bucket resolution: {w}"))
 }

@@ -201,3 +201,50 @@ fn a_bad_datasets_file_names_the_line_and_field() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_threshold_inside_a_bucket_is_warned_about_and_the_seeds_are_not() {
+    let dataset = datasets()
+        .into_iter()
+        .find(|d| d.name == "healthy")
+        .expect("healthy");
+    let load = || {
+        let mut store = Store::new();
+        store.load_fixtures(&fixture(&dataset)).expect("fixture");
+        store
+    };
+    // The assistant's buckets hold every threshold of the seed: no warning.
+    let seed = synth::judge(&Gates::seed().expect("gates"), Phase::Canary, load())
+        .await
+        .expect("samples");
+    assert!(
+        !seed
+            .warnings
+            .iter()
+            .any(|w| w.contains("bucket resolution")),
+        "{:?}",
+        seed.warnings
+    );
+    // 180 ms lies in the (0.15, 0.2] bucket.
+    let text = rollgate::analysis::gates::DEFAULT_GATES.replace(
+        "threshold = 0.150\nmin_duration = \"30m\"",
+        "threshold = 0.180\nmin_duration = \"30m\"",
+    );
+    let gates = Gates::parse(Path::new("g.toml"), &text).expect("gates");
+    let v = synth::judge(&gates, Phase::Canary, load())
+        .await
+        .expect("samples");
+    let c = check(&v, "p95 write latency < 150ms for 30-60 minutes");
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("bucket resolution") && w.contains("(0.15, 0.2]")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        v.warnings.iter().any(|w| w.contains("0.18")),
+        "{:?}",
+        v.warnings
+    );
+}
