@@ -6,7 +6,12 @@
 //! 2. a 24-hour run's per-second TTFB log (86,400 seconds × 2 variants, 11 + 1 requests a second,
 //!    1,036,800 requests) written as the load engine writes it, read back with
 //!    `LatencySamples::read`, then windowed over the whole day and tested, with the process's peak
-//!    resident memory before and after.
+//!    resident memory before and after;
+//! 3. the whole analysis of that run directory as `rollgate analyze --source run:DIR --phase
+//!    canary` does it, with 24 hours of scrapes added (the `healthy` canary dataset of
+//!    `fixtures/canary/datasets.toml` stretched to 24 h at 6 turns/s per side, 1.04 M turns,
+//!    scraped every 30 s): reading the scrapes and the log, and judging all 14 checks; median of
+//!    3, with the peak resident memory.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,8 +19,15 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
+use rollgate::analysis::evaluate::Span;
 use rollgate::analysis::evidence::LatencySamples;
+use rollgate::analysis::gates::{Gates, Phase};
 use rollgate::analysis::stats;
+use rollgate::analysis::verdict;
+use rollgate::load::manifest::schedule_span;
+use rollgate::prom::eval::Semantics;
+use rollgate::prom::source::Source;
+use rollgate::prom::store::Store;
 
 /// A deterministic stream of latencies in µs: log-uniform-ish around `centre_us`.
 struct Latencies(u64);
@@ -76,7 +88,7 @@ fn million() {
     );
 }
 
-fn day(dir: &Path) {
+fn day(dir: &Path) -> SystemTime {
     let started = SystemTime::now();
     let seconds = 86_400u64;
     let manifest = serde_json::json!({
@@ -141,10 +153,75 @@ fn day(dir: &Path) {
         mw.p_greater,
         peak_rss_mb()
     );
+    started
+}
+
+fn whole_run(dir: &Path, started: SystemTime) {
+    let mut dataset = rollgate::synth::spec::load(Path::new("fixtures/canary/datasets.toml"))
+        .expect("datasets")
+        .into_iter()
+        .find(|d| d.name == "healthy")
+        .expect("healthy dataset");
+    dataset.duration = Duration::from_secs(86_400);
+    dataset.start_ms = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as i64;
+    for side in [&mut dataset.baseline, &mut dataset.canary] {
+        side.model.turns_per_second = 6.0;
+    }
+    let start = Instant::now();
+    let store = rollgate::synth::simulate(&dataset).expect("simulate");
+    let simulated = start.elapsed();
+    let stats = store.stats();
+    store.write_run_dir(dir).expect("write scrapes");
+    drop(store);
+    let on_disk = std::fs::metadata(dir.join("prom/samples.v1.prom"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let gates = Gates::seed().expect("gates");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut times = Vec::new();
+    let mut verdict = String::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let store = Store::read_run_dir(dir).expect("read scrapes");
+        let span = Span::of_samples(&store, schedule_span(dir), 1.0).expect("span");
+        let latency = LatencySamples::read(dir).expect("read log");
+        let source = Source::Local {
+            store,
+            semantics: Semantics::Prometheus3,
+        };
+        let v = runtime.block_on(verdict::analyze_with(
+            &gates,
+            Phase::Canary,
+            &source,
+            &span,
+            latency.as_ref(),
+        ));
+        times.push(start.elapsed());
+        verdict = format!("{} ({})", v.verdict.as_str(), v.reason);
+    }
+    times.sort();
+    println!(
+        "whole analysis of a 24 h run directory ({} series, {} samples, {:.1} MB of scrapes; simulated in {simulated:.2?}): median {:.2?} [{:.2?}..{:.2?}] of 3, peak RSS {:.0} MB; {verdict}",
+        stats.series,
+        stats.samples,
+        on_disk as f64 / 1e6,
+        times[1],
+        times[0],
+        times[2],
+        peak_rss_mb()
+    );
 }
 
 fn main() {
     million();
     let dir = tempfile::tempdir().expect("temp dir");
-    day(dir.path());
+    let started = day(dir.path());
+    whole_run(dir.path(), started);
 }

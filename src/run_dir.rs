@@ -15,6 +15,8 @@ use thiserror::Error;
 pub const MANIFEST: &str = "manifest.json";
 /// `verdict.json`: the analyzer's verdict (schema `rollgate.verdict/v1`).
 pub const VERDICT: &str = "verdict.json";
+/// The gate's record of its stages (`rollgate.gate/v1`).
+pub const GATE_JSON: &str = "gate.json";
 /// `smoke/`: the smoke checklist's results.
 pub const SMOKE_DIR: &str = "smoke";
 /// `smoke/smoke.json`: the smoke results (schema `rollgate.smoke/v1`).

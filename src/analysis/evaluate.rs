@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use promql_parser::label::MatchOp;
 use serde::Serialize;
 
 use super::evidence::Shape;
@@ -131,15 +130,8 @@ pub struct Traffic {
 
 /// Counts each side's requests in the span with the gate file's `[data] requests` counter.
 pub async fn traffic(gates: &Gates, source: &Source, span: &Span) -> Traffic {
-    let side = |value: &str| {
-        select::for_side(
-            &gates.sufficiency.requests,
-            &gates.sides.label,
-            MatchOp::Equal,
-            value,
-            1.0,
-        )
-    };
+    let side =
+        |value: &str| select::for_gate_side(&gates.sufficiency.requests, &gates.sides, value, 1.0);
     let mut out = [None, None];
     for (slot, value) in [(0, &gates.sides.baseline), (1, &gates.sides.canary)] {
         let Ok(query) = side(value) else { continue };
@@ -208,13 +200,8 @@ pub async fn check(
     }
     let mut series: BTreeMap<&'static str, BTreeMap<i64, f64>> = BTreeMap::new();
     for (name, value) in sides {
-        let query = match select::for_side(
-            &check.query,
-            &gates.sides.label,
-            MatchOp::Equal,
-            value,
-            span.time_scale,
-        ) {
+        let query = match select::for_gate_side(&check.query, &gates.sides, value, span.time_scale)
+        {
             Ok(q) => q,
             Err(e) => {
                 result.decision = format!("the query does not parse: {e}");
@@ -438,14 +425,8 @@ async fn bucket_resolution(
     let Shape::Quantile { buckets, .. } = Shape::of(&check.query) else {
         return None;
     };
-    let selector = select::for_side(
-        &buckets,
-        &gates.sides.label,
-        MatchOp::Equal,
-        &gates.sides.canary,
-        span.time_scale,
-    )
-    .ok()?;
+    let selector =
+        select::for_gate_side(&buckets, &gates.sides, &gates.sides.canary, span.time_scale).ok()?;
     let query = format!("count by (le) ({selector})");
     let evaluated = source.instant(&query, span.end_ms).await.ok()?;
     let Value::Vector(series) = evaluated.value else {

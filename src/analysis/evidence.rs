@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr, VectorSelector};
 
 use super::gates::Gates;
@@ -183,7 +182,7 @@ pub async fn growth(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<BTreeMap<String, f64>, String> {
-    let query = select::for_side(query, &gates.sides.label, MatchOp::Equal, side, 1.0)?;
+    let query = select::for_gate_side(query, &gates.sides, side, 1.0)?;
     let at = |t: i64| {
         let query = query.clone();
         async move {

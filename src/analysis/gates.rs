@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use promql_parser::label::MatchOp;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -105,6 +106,7 @@ pub struct Check {
 
 /// How baseline and canary series are told apart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sides {
     /// The label.
     pub label: String,
@@ -112,6 +114,22 @@ pub struct Sides {
     pub baseline: String,
     /// Its value on canary series.
     pub canary: String,
+    /// The values are regular expressions (`deployment=~".*-canary"`), fully anchored as in
+    /// PromQL.
+    #[serde(default)]
+    pub regex: bool,
+}
+
+impl Sides {
+    /// The matcher operator for a side's value: `=`, or `=~` with `regex`.
+    pub fn op(&self, value: &str) -> Result<MatchOp, String> {
+        match self.regex {
+            false => Ok(MatchOp::Equal),
+            true => regex::Regex::new(&format!("^(?:{value})$"))
+                .map(MatchOp::Re)
+                .map_err(|e| format!("[sides] value {value:?} is not a regular expression: {e}")),
+        }
+    }
 }
 
 /// How much traffic a side needs before any check can pass.
@@ -163,7 +181,11 @@ impl Gates {
             label: "variant".into(),
             baseline: "baseline".into(),
             canary: "canary".into(),
+            regex: false,
         });
+        for value in [&sides.baseline, &sides.canary] {
+            sides.op(value).map_err(|e| src.invalid(0..0, "sides", e))?;
+        }
         let data = raw.data.unwrap_or_default();
         let sufficiency = Sufficiency {
             requests: data

@@ -15,7 +15,6 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use promql_parser::label::MatchOp;
 use thiserror::Error;
 
 use super::gates::{Action, Check, Compare, Gates, Phase};
@@ -160,18 +159,13 @@ pub fn export(gates: &Gates, options: Options) -> Result<Export, RulesError> {
 
 fn alert(gates: &Gates, check: &Check, scale: f64) -> Result<Alert, RulesError> {
     let side = |side: &'static str, value: &str| {
-        select::for_side(
-            &check.query,
-            &gates.sides.label,
-            MatchOp::Equal,
-            value,
-            scale,
-        )
-        .map_err(|error| RulesError::Query {
-            origin: gates.origin.clone(),
-            check: check.name.clone(),
-            side,
-            error: error.trim().to_string(),
+        select::for_gate_side(&check.query, &gates.sides, value, scale).map_err(|error| {
+            RulesError::Query {
+                origin: gates.origin.clone(),
+                check: check.name.clone(),
+                side,
+                error: error.trim().to_string(),
+            }
         })
     };
     let canary = side("canary", &gates.sides.canary)?;

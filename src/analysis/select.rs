@@ -9,6 +9,8 @@ use std::time::Duration;
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr};
 
+use super::gates::Sides;
+
 /// Adds `label op value` to every selector of `query` and multiplies every range by `scale`
 /// (ranges are kept at 1 s or more); returns the rewritten query text.
 pub fn for_side(
@@ -21,6 +23,17 @@ pub fn for_side(
     let mut expr = parser::parse(query)?;
     rewrite(&mut expr, &Matcher::new(op, label, value), scale);
     Ok(expr.to_string())
+}
+
+/// [`for_side`] with the gate file's `[sides]`: its label, `=` or `=~`, and `value` (one of its
+/// two values).
+pub fn for_gate_side(
+    query: &str,
+    sides: &Sides,
+    value: &str,
+    scale: f64,
+) -> Result<String, String> {
+    for_side(query, &sides.label, sides.op(value)?, value, scale)
 }
 
 fn scaled(d: Duration, scale: f64) -> Duration {

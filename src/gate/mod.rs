@@ -49,7 +49,7 @@ pub use profile::Profile;
 /// `gate.json`'s schema.
 pub const SCHEMA: &str = "rollgate.gate/v1";
 /// The gate's own record in the run directory.
-pub const GATE_JSON: &str = "gate.json";
+pub use crate::run_dir::GATE_JSON;
 
 /// What the gate judges.
 #[derive(Debug, Clone)]

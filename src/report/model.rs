@@ -233,9 +233,6 @@ pub struct RunInputs {
     pub problems: Vec<String>,
 }
 
-/// The gate's record (see `crate::gate::GATE_JSON`).
-const GATE_JSON: &str = "gate.json";
-
 /// Reads every input the report uses; never fails, a bad file becomes a problem sentence.
 pub fn read_inputs(dir: &Path) -> RunInputs {
     let mut problems = Vec::new();
@@ -263,8 +260,13 @@ pub fn read_inputs(dir: &Path) -> RunInputs {
     );
     let seconds = read_json(dir, run_dir::LOAD_SECONDS, None, &mut problems).unwrap_or_default();
     // Only a gate writes gate.json: its absence is not a problem.
-    let gate = match dir.join(GATE_JSON).exists() {
-        true => read_json(dir, GATE_JSON, Some("rollgate.gate/v1"), &mut problems),
+    let gate = match dir.join(run_dir::GATE_JSON).exists() {
+        true => read_json(
+            dir,
+            run_dir::GATE_JSON,
+            Some(crate::gate::SCHEMA),
+            &mut problems,
+        ),
         false => None,
     };
     RunInputs {

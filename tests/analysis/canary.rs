@@ -248,3 +248,34 @@ async fn a_threshold_inside_a_bucket_is_warned_about_and_the_seeds_are_not() {
         v.warnings
     );
 }
+
+#[tokio::test]
+async fn sides_told_apart_by_a_regular_expression_judge_alike() {
+    let dataset = datasets()
+        .into_iter()
+        .find(|d| d.name == "ttfb-plus-250ms")
+        .expect("dataset");
+    let mut store = Store::new();
+    store.load_fixtures(&fixture(&dataset)).expect("fixture");
+    let sides = "[sides]\nlabel = \"variant\"\nbaseline = \"baseline\"\ncanary = \"canary\"\n";
+    let text = rollgate::analysis::gates::DEFAULT_GATES.replace(
+        sides,
+        "[sides]\nlabel = \"variant\"\nbaseline = \"base.*\"\ncanary = \".*nary\"\nregex = true\n",
+    );
+    let gates = Gates::parse(Path::new("g.toml"), &text).expect("gates");
+    let v = synth::judge(&gates, Phase::Canary, store)
+        .await
+        .expect("samples");
+    assert_eq!(v.verdict, Decision::Rollback, "{}", v.reason);
+    let c = check(&v, "p95 TTFB increase > 200ms");
+    assert!(
+        c.resolved["canary"].contains("variant=~\".*nary\""),
+        "{:?}",
+        c.resolved
+    );
+    let bad = text.replace("\".*nary\"", "\"(canary\"");
+    let err = Gates::parse(Path::new("g.toml"), &bad)
+        .expect_err("bad regex")
+        .to_string();
+    assert!(err.contains("g.toml") && err.contains("(canary"), "{err}");
+}
