@@ -186,12 +186,15 @@ fn whole_run(dir: &Path, started: SystemTime) {
         .build()
         .expect("runtime");
     let mut times = Vec::new();
+    let mut parts = Vec::new();
     let mut verdict = String::new();
     for _ in 0..3 {
         let start = Instant::now();
         let store = Store::read_run_dir(dir).expect("read scrapes");
+        let read_store = start.elapsed();
         let span = Span::of_samples(&store, schedule_span(dir), 1.0).expect("span");
         let latency = LatencySamples::read(dir).expect("read log");
+        let read_log = start.elapsed() - read_store;
         let source = Source::Local {
             store,
             semantics: Semantics::Prometheus3,
@@ -204,9 +207,19 @@ fn whole_run(dir: &Path, started: SystemTime) {
             latency.as_ref(),
         ));
         times.push(start.elapsed());
+        parts.push((
+            read_store,
+            read_log,
+            start.elapsed() - read_store - read_log,
+        ));
         verdict = format!("{} ({})", v.verdict.as_str(), v.reason);
     }
     times.sort();
+    for (store, log, judge) in &parts {
+        println!(
+            "  read scrapes {store:.2?}, read TTFB log {log:.2?}, judge 14 checks {judge:.2?}"
+        );
+    }
     println!(
         "whole analysis of a 24 h run directory ({} series, {} samples, {:.1} MB of scrapes; simulated in {simulated:.2?}): median {:.2?} [{:.2?}..{:.2?}] of 3, peak RSS {:.0} MB; {verdict}",
         stats.series,
