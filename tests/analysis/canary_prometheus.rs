@@ -29,7 +29,7 @@ use rollgate::prom::store::{exposition_series, format_value, Store};
 use rollgate::synth::{self, Dataset};
 
 use super::canary::datasets;
-use crate::prom::real_prometheus::{skipped, start};
+use crate::prom::real_prometheus::{serve_app, skipped, start};
 
 /// One dataset as a target: its scrapes, and which scraper has fetched the current one.
 struct Served {
@@ -135,16 +135,12 @@ async fn a_real_prometheus_and_a_run_directory_give_the_same_verdicts() {
             .collect()
     };
     let targets = Arc::new(served);
-    let app = axum::Router::new()
-        .route("/d/{i}", get(serve))
-        .with_state(targets.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(
+        axum::Router::new()
+            .route("/d/{i}", get(serve))
+            .with_state(targets.clone()),
+    )
+    .await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = String::from(

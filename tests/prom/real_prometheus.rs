@@ -194,6 +194,18 @@ pub(crate) fn start(dir: &std::path::Path, config: &str) -> (Server, String) {
     (Server(child), format!("http://127.0.0.1:{port}"))
 }
 
+/// Serves `app` on a free loopback port until the test ends; returns the address.
+pub(crate) async fn serve_app(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
 pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -262,16 +274,12 @@ async fn real_prometheus_agrees_with_rollgate() {
         t0,
         state: Mutex::new(Lockstep::default()),
     });
-    let app = axum::Router::new()
-        .route("/metrics", get(serve))
-        .with_state(target.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let target_addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let target_addr = serve_app(
+        axum::Router::new()
+            .route("/metrics", get(serve))
+            .with_state(target.clone()),
+    )
+    .await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (_server, base) = start(
