@@ -10,7 +10,6 @@ use rollgate::analysis::gates::{Gates, Phase};
 use rollgate::analysis::live::{self, LiveError, LiveOptions};
 use rollgate::analysis::verdict::{self, Decision};
 use rollgate::load::run::{self, RunOptions};
-use rollgate::load::scenario::{Overrides, Scenario};
 use rollgate::prom::eval::Semantics;
 use rollgate::prom::source::{Side, Source};
 use rollgate::prom::store::Store;
@@ -35,17 +34,7 @@ async fn a_live_scrape_of_a_canary_250ms_slower_is_rolled_back_by_the_ttfb_trigg
         (Side::Canary, metrics(Variant::Canary)),
     ];
     let out = tempfile::tempdir().expect("temp dir");
-    let scenario = Scenario::load(
-        Path::new("scenarios/seed-load-short.toml"),
-        &Overrides {
-            rate: Some(50.0),
-            duration: Some(Duration::from_secs(20)),
-            target: Some(stack.assistant(Variant::Baseline).url()),
-            canary_target: Some(stack.assistant(Variant::Canary).url()),
-            ..Overrides::default()
-        },
-    )
-    .expect("scenario");
+    let scenario = super::short_load(&stack, true);
     let gates = Gates::seed().expect("seed gates");
     let live_dir = out.path().join("live");
     let options = LiveOptions {

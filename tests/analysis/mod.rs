@@ -140,12 +140,9 @@ async fn judged(regression: Option<&str>, with_canary: bool) -> verdict::Verdict
     .await
 }
 
-/// [`judged`] on a given stack, with the run's per-request latency (as `rollgate analyze
-/// --source run:DIR` does).
-async fn judged_on(config: &StackConfig, with_canary: bool) -> verdict::Verdict {
-    let stack = Stack::start(config).await.expect("stack");
-    let out = tempfile::tempdir().expect("temp dir");
-    let scenario = Scenario::load(
+/// The seed's short load scenario at 50 req/s for 20 s against the stack's baseline (and canary).
+pub(crate) fn short_load(stack: &Stack, with_canary: bool) -> Scenario {
+    Scenario::load(
         Path::new("scenarios/seed-load-short.toml"),
         &Overrides {
             rate: Some(50.0),
@@ -155,7 +152,15 @@ async fn judged_on(config: &StackConfig, with_canary: bool) -> verdict::Verdict 
             ..Overrides::default()
         },
     )
-    .expect("scenario");
+    .expect("scenario")
+}
+
+/// [`judged`] on a given stack, with the run's per-request latency (as `rollgate analyze
+/// --source run:DIR` does).
+async fn judged_on(config: &StackConfig, with_canary: bool) -> verdict::Verdict {
+    let stack = Stack::start(config).await.expect("stack");
+    let out = tempfile::tempdir().expect("temp dir");
+    let scenario = short_load(&stack, with_canary);
     let summary = run::run(
         &scenario,
         &RunOptions {
