@@ -95,9 +95,10 @@ pub struct CheckRate {
     pub passes: u32,
     /// Runs in which its query failed.
     pub errors: u32,
-    /// breaches / runs.
+    /// breaches / (breaches + passes): inconclusive runs decide nothing.
     pub false_positive_rate: f64,
-    /// The 95% Wilson interval of that rate (with 0 breaches, the rule of three's bound).
+    /// The 95% interval of that rate: two-sided Wilson, or with no breach the one-sided rule of
+    /// three's bound.
     pub false_positive_ci: (f64, f64),
 }
 
@@ -173,7 +174,7 @@ pub async fn run(
             decided_by: verdict.decided_by.clone(),
         });
         tally(&mut calibration.checks, &verdict);
-        rates(&mut calibration.checks, run);
+        rates(&mut calibration.checks);
         dir.write_json(CALIBRATION_JSON, &calibration)?;
     }
     Ok((dir.path().to_path_buf(), calibration))
@@ -282,13 +283,16 @@ fn tally(checks: &mut Vec<CheckRate>, verdict: &Verdict) {
     }
 }
 
-/// The false-positive rate of each check after `runs` runs, with its 95% interval (Wilson, or
-/// the rule of three with no breach).
-fn rates(checks: &mut [CheckRate], runs: u32) {
+/// The false-positive rate of each check over the runs that decided it (breached or passed; an
+/// inconclusive run says nothing either way), with its 95% interval: two-sided Wilson, or with
+/// no breach the one-sided rule of three. No decided run: rate 0 within (0, 1).
+fn rates(checks: &mut [CheckRate]) {
     for c in checks {
-        c.false_positive_rate = f64::from(c.breaches) / f64::from(runs.max(1));
-        c.false_positive_ci = stats::ratio_interval(u64::from(c.breaches), u64::from(runs), 0.95)
-            .map_or((0.0, 1.0), |(ci, _)| ci);
+        let decided = c.breaches + c.passes;
+        c.false_positive_rate = f64::from(c.breaches) / f64::from(decided.max(1));
+        c.false_positive_ci =
+            stats::ratio_interval(u64::from(c.breaches), u64::from(decided), 0.95)
+                .map_or((0.0, 1.0), |(ci, _)| ci);
     }
 }
 
@@ -308,7 +312,7 @@ mod tests {
             false_positive_rate: 0.0,
             false_positive_ci: (0.0, 1.0),
         }];
-        rates(&mut checks, 10);
+        rates(&mut checks);
         assert_eq!(checks[0].false_positive_rate, 0.0);
         // The rule of three: -ln(0.05) / 10.
         assert!(
@@ -316,8 +320,8 @@ mod tests {
             "{:?}",
             checks[0]
         );
-        checks[0].breaches = 5;
-        rates(&mut checks, 10);
+        (checks[0].breaches, checks[0].passes, checks[0].inconclusive) = (5, 5, 4);
+        rates(&mut checks);
         assert_eq!(checks[0].false_positive_rate, 0.5);
         let (low, high) = checks[0].false_positive_ci;
         assert!(low < 0.5 && high > 0.5 && low > 0.0 && high < 1.0);

@@ -511,9 +511,9 @@ pub struct SmokeArgs {
     /// Run only the checks whose name contains this text.
     #[arg(long, value_name = "NAME")]
     pub only: Option<String>,
-    /// The smoke files' directory.
-    #[arg(long, value_name = "DIR", default_value = "scenarios/smoke")]
-    pub scenarios: std::path::PathBuf,
+    /// A directory of smoke files instead of the built-in checklist (scenarios/smoke, compiled in).
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<std::path::PathBuf>,
     /// The run directory (default: a new one under reports/runs/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,

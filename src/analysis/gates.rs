@@ -121,6 +121,29 @@ pub struct Sides {
 }
 
 impl Sides {
+    /// Why the two sides could select the same series, if they could: equal values, or with
+    /// `regex`, one side's value matched by the other side's expression (`assistant.*` against
+    /// `assistant-canary.*`), which would compare the canary with itself.
+    pub fn overlap(&self) -> Option<String> {
+        if self.baseline == self.canary {
+            return Some(format!("baseline and canary are both {:?}", self.baseline));
+        }
+        if !self.regex {
+            return None;
+        }
+        let matches = |re: &str, text: &str| {
+            regex::Regex::new(&format!("^(?:{re})$")).is_ok_and(|r| r.is_match(text))
+        };
+        [(&self.baseline, &self.canary), (&self.canary, &self.baseline)]
+            .into_iter()
+            .find(|(re, other)| matches(re, other))
+            .map(|(re, other)| {
+                format!(
+                    "the sides overlap: {re:?} also matches {other:?}, so one side's series would be judged as the other's"
+                )
+            })
+    }
+
     /// The matcher operator for a side's value: `=`, or `=~` with `regex`.
     pub fn op(&self, value: &str) -> Result<MatchOp, String> {
         match self.regex {
@@ -185,6 +208,9 @@ impl Gates {
         });
         for value in [&sides.baseline, &sides.canary] {
             sides.op(value).map_err(|e| src.invalid(0..0, "sides", e))?;
+        }
+        if let Some(overlap) = sides.overlap() {
+            return Err(src.invalid(0..0, "sides", overlap));
         }
         let data = raw.data.unwrap_or_default();
         let sufficiency = Sufficiency {
@@ -305,6 +331,17 @@ fn resolve(src: &Source, raw: Spanned<RawCheck>) -> Result<Check, FileError> {
     if step.is_zero() {
         return Err(src.invalid(span, &field("step"), "must be above 0"));
     }
+    if window.as_millis() % step.as_millis() != 0 {
+        return Err(src.invalid(
+            span,
+            &field("for"),
+            format!(
+                "{} is not a whole number of steps of {}: a window breaches as Prometheus's `for:` fires only on whole steps",
+                humantime::format_duration(window),
+                humantime::format_duration(step)
+            ),
+        ));
+    }
     if !raw.threshold.is_finite() {
         return Err(src.invalid(span, &field("threshold"), "must be a number"));
     }
@@ -368,5 +405,22 @@ mod tests {
                 .starts_with("g.toml:7: field `check `slow`: for`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_window_of_part_steps_and_overlapping_sides_are_refused() {
+        let text = "[[check]]\nname = \"slow\"\naction = \"hold\"\nquery = \"x\"\ncompare = \"above\"\nthreshold = 1\nfor = \"10m\"\nstep = \"45s\"\n";
+        let err = Gates::parse(Path::new("g.toml"), text).expect_err("10m in 45s steps");
+        assert!(
+            err.to_string().contains("not a whole number of steps"),
+            "{err}"
+        );
+        let text = "[sides]\nlabel = \"deployment\"\nbaseline = \"assistant.*\"\ncanary = \"assistant-canary.*\"\nregex = true\n";
+        let err = Gates::parse(Path::new("g.toml"), text).expect_err("overlap");
+        assert!(err.to_string().contains("the sides overlap"), "{err}");
+        let text = "[sides]\nlabel = \"deployment\"\nbaseline = \"assistant-stable.*\"\ncanary = \"assistant-canary.*\"\nregex = true\n";
+        if let Err(e) = Gates::parse(Path::new("g.toml"), text) {
+            assert!(!e.to_string().contains("overlap"), "{e}");
+        }
     }
 }

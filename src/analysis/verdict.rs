@@ -149,7 +149,10 @@ pub async fn analyze_with(
         }
     }
     let (verdict, decided_by, mut reason) = decide(&checks);
-    if let (Decision::Hold, Some(note)) = (verdict, &note) {
+    let breached = checks
+        .iter()
+        .any(|c| c.outcome == evaluate::Outcome::Breach);
+    if let (Decision::Hold, Some(note), false) = (verdict, &note, breached) {
         reason = format!("insufficient data: {note}; {reason}");
     }
     Verdict {

@@ -37,10 +37,21 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         store,
         semantics: Semantics::Prometheus3,
     };
-    let out = match (&args.out, &args.source) {
-        (Some(dir), _) => RunDir::at(dir.clone())?,
-        (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,
-        (None, _) => RunDir::create_new(&PathBuf::from("reports/runs"), "analyze")?,
+    if args.scrape_for.is_some() && !matches!(args.source, SourceSpec::Live(_)) {
+        bail!("--for is how long a live: source is scraped; this source is not live");
+    }
+    let out_dir = || -> anyhow::Result<RunDir> {
+        Ok(match (&args.out, &args.source) {
+            (Some(dir), _) => RunDir::at(dir.clone())?,
+            (None, SourceSpec::Run(dir)) => RunDir::at(dir.clone())?,
+            (None, _) => RunDir::create_new(&PathBuf::from("reports/runs"), "analyze")?,
+        })
+    };
+    // A live source saves its scrapes as it goes, so its directory comes first; the others get
+    // theirs once the source has been read.
+    let mut out = match args.source {
+        SourceSpec::Live(_) => Some(out_dir()?),
+        _ => None,
     };
     let mut scraped_span = None;
     let source = match &args.source {
@@ -53,14 +64,15 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
                 interval: args.interval,
                 save_every: Duration::from_secs(30),
             };
+            let dir = out.as_ref().map(|o| o.path().to_path_buf()).unwrap_or_default();
             eprintln!(
                 "scraping {} targets every {} for {} into {}",
                 targets.len(),
                 humantime::format_duration(args.interval),
                 humantime::format_duration(duration),
-                out.path().display()
+                dir.display()
             );
-            let scraped = live::scrape(targets, &gates.sides, &options, out.path(), &mut |line| {
+            let scraped = live::scrape(targets, &gates.sides, &options, &dir, &mut |line| {
                 eprintln!("{line}")
             })
             .await?;
@@ -116,6 +128,10 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         _ => None,
     };
     let verdict = verdict::analyze_with(&gates, args.phase, &source, &span, latency.as_ref()).await;
+    let out = match out.take() {
+        Some(out) => out,
+        None => out_dir()?,
+    };
     let path = out.write_json(run_dir::VERDICT, &verdict)?;
     if args.json {
         let text = format!("{}\n", serde_json::to_string_pretty(&verdict)?);

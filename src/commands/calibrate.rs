@@ -48,12 +48,13 @@ pub async fn run(args: CalibrateArgs) -> anyhow::Result<Outcome> {
             "{:<46} {:<9} {:>15} {:>13} {:>10}",
             "check", "action", "false positive", "inconclusive", "95% upper"
         );
+        // The false-positive rate is over the runs that decided the check.
         for c in &calibration.checks {
             println!(
                 "{:<46} {:<9} {:>15} {:>13} {:>10.2}",
                 c.name,
                 format!("{:?}", c.action).to_lowercase(),
-                format!("{} of {}", c.breaches, calibration.runs),
+                format!("{} of {}", c.breaches, c.breaches + c.passes),
                 format!("{} of {}", c.inconclusive, calibration.runs),
                 c.false_positive_ci.1
             );

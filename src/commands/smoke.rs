@@ -1,4 +1,4 @@
-//! `rollgate smoke`: load the checklist files of a phase, run them against the embedded stack (one
+//! `rollgate smoke`: take the checklist of a phase (built in, or `--scenarios DIR`), run them against the embedded stack (one
 //! fresh fake Zep + assistant per check) or an external target, print a table or JSON, and leave
 //! `smoke/smoke.json` and `smoke/junit.xml` in the run directory.
 
@@ -18,12 +18,27 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<Outcome> {
             args.phase
         )
     })?;
-    let plan = smoke::load_dir(&args.scenarios, phase, args.only.as_deref())?;
+    let (plan, origin) = match &args.scenarios {
+        Some(dir) => (
+            smoke::load_dir(dir, phase, args.only.as_deref())?,
+            dir.display().to_string(),
+        ),
+        None => {
+            let mut plan = plan::builtin(phase)?;
+            if let Some(only) = &args.only {
+                plan.checks.retain(|c| c.name.contains(only.as_str()));
+            }
+            (plan, "the built-in checklist".to_string())
+        }
+    };
     anyhow::ensure!(
         !plan.checks.is_empty(),
-        "{}: no check of phase {} matches",
-        args.scenarios.display(),
-        phase.as_str()
+        "{origin}: no check of phase {} matches{}",
+        phase.as_str(),
+        args.only
+            .as_deref()
+            .map(|o| format!(" --only {o:?}"))
+            .unwrap_or_default()
     );
     let run_dir = match &args.out {
         Some(dir) => RunDir::at(dir)?,

@@ -75,6 +75,13 @@ fn live_targets(spec: &str, list: &str) -> Result<Vec<(Side, String)>, String> {
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for (i, (_, url)) in targets.iter().enumerate() {
+        if targets[..i].iter().any(|(_, u)| u == url) {
+            return Err(format!(
+                "{url:?} is given twice in {spec:?}: each target is one side, once"
+            ));
+        }
+    }
     for side in [Side::Baseline, Side::Canary] {
         if !targets.iter().any(|(s, _)| *s == side) {
             return Err(format!(
@@ -191,6 +198,10 @@ mod tests {
             .parse::<SourceSpec>()
             .unwrap_err();
         assert!(err.contains("\"base=http://y\""), "{err}");
+        let err = "live:baseline=http://x/m,canary=http://x/m"
+            .parse::<SourceSpec>()
+            .unwrap_err();
+        assert!(err.contains("given twice"), "{err}");
         assert!("nope"
             .parse::<SourceSpec>()
             .unwrap_err()

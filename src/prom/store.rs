@@ -400,16 +400,21 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let file = BufWriter::new(std::fs::File::create(path).map_err(io)?);
+        // Written beside and renamed over: a save cut short never replaces a good file.
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let file = BufWriter::new(std::fs::File::create(&partial).map_err(io)?);
         if is_gzip(path) {
             let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
             self.write_to(&mut gz).map_err(io)?;
-            gz.finish().and_then(|mut f| f.flush()).map_err(io)
+            gz.finish().and_then(|mut f| f.flush()).map_err(io)?;
         } else {
             let mut file = file;
             self.write_to(&mut file).map_err(io)?;
-            file.flush().map_err(io)
+            file.flush().map_err(io)?;
         }
+        std::fs::rename(&partial, path).map_err(io)
     }
 
     /// Writes the store as text: text exposition, every sample with its timestamp in ms, series

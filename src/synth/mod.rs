@@ -40,7 +40,7 @@ pub fn file_name(dataset: &Dataset) -> String {
     format!("{}.prom.gz", dataset.name)
 }
 
-/// Simulates `dataset` and writes it to `dir/<name>.prom`; returns the path and the store.
+/// Simulates `dataset` and writes it to `dir/<name>.prom.gz`; returns the path and the store.
 pub fn write(dataset: &Dataset, dir: &Path) -> Result<(PathBuf, Store), SynthError> {
     let store = simulate(dataset)?;
     let path = dir.join(file_name(dataset));

@@ -74,7 +74,16 @@ async fn a_live_scrape_of_a_canary_250ms_slower_is_rolled_back_by_the_ttfb_trigg
         "{:?}",
         v.decided_by
     );
-    // The side labels came from the live source: the canary's series carry variant="canary".
+    // The side labels came from the live source: the assistant sets `variant` itself, so the
+    // target label moved its own value to `exported_variant`, as Prometheus does.
+    assert!(
+        saved
+            .series()
+            .iter()
+            .any(|s| s.labels().get("exported_variant") == "canary"
+                && s.labels().get("variant") == "canary"),
+        "no series labelled by the live source"
+    );
     let ttfb = v
         .checks
         .iter()

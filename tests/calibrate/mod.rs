@@ -10,7 +10,7 @@ use rollgate::gate::Profile;
 use crate::load::GOOSE;
 
 #[tokio::test]
-async fn an_a_a_run_is_counted_per_check_and_saved_as_it_goes() {
+async fn an_a_a_run_is_counted_per_check_and_saved() {
     let _turn = GOOSE.lock().await;
     let out = tempfile::tempdir().expect("temp dir");
     let gates = Gates::seed().expect("seed gates");
