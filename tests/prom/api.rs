@@ -52,16 +52,12 @@ async fn fake_api(
 }
 
 pub(super) async fn start() -> String {
-    let app = axum::Router::new()
-        .route("/prom/api/v1/query", get(fake_api))
-        .route("/prom/api/v1/query_range", get(fake_api));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = super::real_prometheus::serve_app(
+        axum::Router::new()
+            .route("/prom/api/v1/query", get(fake_api))
+            .route("/prom/api/v1/query_range", get(fake_api)),
+    )
+    .await;
     format!("http://{addr}/prom")
 }
 
