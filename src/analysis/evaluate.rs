@@ -7,16 +7,69 @@
 //! For: one check's outcome with its evidence. Not for: combining outcomes (see
 //! [`super::verdict`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::OnceCell;
 
 use super::evidence::Shape;
 use super::gates::{Action, Check, Compare, Gates};
 use super::select;
-use crate::prom::eval::{resolution, Value};
+use crate::prom::eval::{resolution, Evaluated, RangeSeries, Value};
 use crate::prom::source::Source;
+
+/// A range query's answer, or why it failed.
+pub type RangeAnswer = Result<Arc<Evaluated<Vec<RangeSeries>>>, String>;
+
+/// A range query's arguments: query, start, end, step (ms).
+type RangeKey = (String, i64, i64, i64);
+
+/// A source whose range queries are answered once per distinct query and span: checks often
+/// share one (the seed's TTFB p95 and breaker ratio each back three checks), and over a day of
+/// scrapes a range query is the analysis's main cost.
+pub struct Ranges<'a> {
+    /// The source queried.
+    pub source: &'a Source,
+    answers: Mutex<HashMap<RangeKey, Arc<OnceCell<RangeAnswer>>>>,
+}
+
+impl<'a> Ranges<'a> {
+    /// No answers yet.
+    pub fn new(source: &'a Source) -> Ranges<'a> {
+        Ranges {
+            source,
+            answers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`Source::range`], asked once per distinct arguments.
+    pub async fn range(
+        &self,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> RangeAnswer {
+        let cell = {
+            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            answers
+                .entry((query.to_string(), start_ms, end_ms, step_ms))
+                .or_default()
+                .clone()
+        };
+        cell.get_or_init(|| async {
+            self.source
+                .range(query, start_ms, end_ms, step_ms)
+                .await
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .clone()
+    }
+}
 
 /// The span analysed and how time is scaled.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,12 +212,12 @@ pub async fn traffic(gates: &Gates, source: &Source, span: &Span) -> Traffic {
     }
 }
 
-/// Evaluates one check on `source` over `span`; `traffic_note` is set when a side had too few
+/// Evaluates one check on `ranges`' source over `span`; `traffic_note` is set when a side had too few
 /// requests, which turns a pass into inconclusive.
 pub async fn check(
     gates: &Gates,
     check: &Check,
-    source: &Source,
+    ranges: &Ranges<'_>,
     span: &Span,
     traffic_note: Option<&str>,
 ) -> CheckResult {
@@ -209,7 +262,7 @@ pub async fn check(
             }
         };
         result.resolved.insert(name, query.clone());
-        match source
+        match ranges
             .range(&query, span.start_ms, span.end_ms, step_ms)
             .await
         {
@@ -230,7 +283,7 @@ pub async fn check(
     result.canary_series = canary.iter().map(|(t, v)| (*t, *v)).collect();
     result.baseline_series = baseline.iter().map(|(t, v)| (*t, *v)).collect();
 
-    if let Some(warning) = bucket_resolution(gates, check, source, span).await {
+    if let Some(warning) = bucket_resolution(gates, check, ranges.source, span).await {
         result.warnings.push(warning);
     }
 

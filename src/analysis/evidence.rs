@@ -16,6 +16,7 @@ use super::gates::Gates;
 use super::select;
 use super::stats::{self, Bucket};
 use crate::load::manifest::{self, ManifestError};
+use crate::load::sparse_hdr::{Layout, Sparse};
 use crate::prom::eval::Value;
 use crate::prom::source::Source;
 
@@ -274,12 +275,25 @@ pub const MEASURED: &[(&str, &str)] = &[("assistant_ttfb_seconds", "ttfb_correct
 
 /// Per-request latency a load run recorded: per second and variant, the corrected TTFB
 /// (`load/histograms/seconds.ttfb_corrected.hlog`), placed in time by the manifest's start and
-/// kept as its recorded buckets only (memory grows with distinct values per second, not with the
-/// histogram's range or the request count).
+/// kept as its recorded counters only (memory grows with distinct values per second, not with
+/// the histogram's range or the request count).
 #[derive(Debug, Clone, Default)]
 pub struct LatencySamples {
-    /// `(second start, ms since the epoch; tag "baseline" or "canary"; recorded buckets)`.
-    seconds: Vec<(i64, String, Vec<Bucket>)>,
+    /// The value ranges of the counters' indexes (every second shares one).
+    layout: Option<Layout>,
+    /// The tags seen ("baseline", "canary"), indexed by [`Second::tag`].
+    tags: Vec<String>,
+    /// In time order.
+    seconds: Vec<Second>,
+}
+
+#[derive(Debug, Clone)]
+struct Second {
+    /// Start, ms since the epoch.
+    start_ms: i64,
+    tag: usize,
+    /// `(counter index, count)`, non-zero only.
+    counts: Vec<(u32, u64)>,
 }
 
 impl LatencySamples {
@@ -289,15 +303,59 @@ impl LatencySamples {
         let Some((start_ms, _)) = manifest::schedule_span(dir) else {
             return Ok(None);
         };
-        let mut seconds = Vec::new();
-        manifest::for_each_interval(&dir.join(manifest::SECONDS_FILE), |offset, tag, h| {
-            seconds.push((
-                start_ms + offset.as_millis() as i64,
-                tag,
-                stats::hdr_buckets(&h),
-            ));
+        let path = dir.join(manifest::SECONDS_FILE);
+        let mut out = LatencySamples::default();
+        let mut problem = None;
+        manifest::for_each_sparse_interval(&path, |offset, tag, sparse| {
+            if problem.is_some() {
+                return;
+            }
+            if let Err(why) = out.push(start_ms + offset.as_millis() as i64, tag, sparse) {
+                problem = Some(format!("second {}: {why}", out.seconds.len() + 1));
+            }
         })?;
-        Ok(Some(LatencySamples { seconds }))
+        if let Some(message) = problem {
+            return Err(ManifestError::Read { path, message });
+        }
+        out.seconds.sort_by_key(|s| s.start_ms);
+        Ok(Some(out))
+    }
+
+    fn push(&mut self, start_ms: i64, tag: &str, sparse: Sparse) -> Result<(), String> {
+        let layout = match &self.layout {
+            Some(layout) => layout,
+            None => self
+                .layout
+                .insert(Layout::new(sparse.bounds).map_err(|e| e.to_string())?),
+        };
+        if layout.bounds() != sparse.bounds {
+            return Err(format!(
+                "its bounds {:?} differ from the log's first {:?}",
+                sparse.bounds,
+                layout.bounds()
+            ));
+        }
+        if let Some(&(last, _)) = sparse.counts.last() {
+            if last as usize >= layout.len() {
+                return Err(format!(
+                    "a count at index {last} is past the histogram's {} counters",
+                    layout.len()
+                ));
+            }
+        }
+        let tag = match self.tags.iter().position(|t| t == tag) {
+            Some(i) => i,
+            None => {
+                self.tags.push(tag.to_string());
+                self.tags.len() - 1
+            }
+        };
+        self.seconds.push(Second {
+            start_ms,
+            tag,
+            counts: sparse.counts,
+        });
+        Ok(())
     }
 
     /// The histogram a scraped metric stands for, if the load engine measured it, on one side
@@ -310,16 +368,36 @@ impl LatencySamples {
         to_ms: i64,
     ) -> Option<Vec<Bucket>> {
         MEASURED.iter().find(|(m, _)| *m == metric)?;
-        let mut all: Vec<Bucket> = self
-            .seconds
+        let tag = self.tags.iter().position(|t| t == side)?;
+        let layout = self.layout.as_ref()?;
+        let first = self.seconds.partition_point(|s| s.start_ms < from_ms);
+        let end = self.seconds.partition_point(|s| s.start_ms <= to_ms);
+        let mut dense = vec![0u64; layout.len()];
+        let mut any = false;
+        for second in self.seconds[first..end.max(first)]
             .iter()
-            .filter(|(t, tag, _)| tag == side && *t >= from_ms && *t <= to_ms)
-            .flat_map(|(_, _, b)| b.iter().copied())
-            .collect();
-        if all.is_empty() {
-            return None;
+            .filter(|s| s.tag == tag)
+        {
+            for &(i, c) in &second.counts {
+                dense[i as usize] += c;
+                any = true;
+            }
         }
-        Some(stats::merge_buckets(&mut all))
+        any.then(|| {
+            dense
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, &count)| {
+                    let range = layout.range(i as u32);
+                    Bucket {
+                        lo: *range.start() as f64 / 1e6,
+                        hi: *range.end() as f64 / 1e6,
+                        count,
+                    }
+                })
+                .collect()
+        })
     }
 }
 

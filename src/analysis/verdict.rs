@@ -130,9 +130,10 @@ pub async fn analyze_with(
         })
         .collect();
     let note = (!short.is_empty()).then(|| short.join("; "));
+    let ranges = evaluate::Ranges::new(source);
     let mut checks = Vec::new();
     for check in gates.for_phase(phase) {
-        let mut result = evaluate::check(gates, check, source, span, note.as_deref()).await;
+        let mut result = evaluate::check(gates, check, &ranges, span, note.as_deref()).await;
         significance::assess(&inputs, check, &mut result).await;
         checks.push(result);
     }

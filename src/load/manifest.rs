@@ -21,6 +21,7 @@ use thiserror::Error;
 use super::pacer::Ending;
 use super::recorder::{ErrorKind, Recorder, Second, Series};
 use super::scenario::Scenario;
+use super::sparse_hdr::{self, Sparse};
 use super::split::Variant;
 use crate::run_dir::{self, RunDir, RunDirError};
 
@@ -476,27 +477,55 @@ pub fn for_each_interval(
     path: &Path,
     mut f: impl FnMut(Duration, String, Histogram<u64>),
 ) -> Result<(), ManifestError> {
+    let mut deserializer = Deserializer::new();
+    each_encoded(path, |start, tag, raw| {
+        let h: Histogram<u64> = deserializer
+            .deserialize(&mut &raw[..])
+            .map_err(|e| format!("bad histogram: {e:?}"))?;
+        f(start, tag.to_string(), h);
+        Ok(())
+    })
+}
+
+/// Like [`for_each_interval`], with each histogram as its recorded counters only (see
+/// [`sparse_hdr`]): the fast way to read a long log.
+pub fn for_each_sparse_interval(
+    path: &Path,
+    mut f: impl FnMut(Duration, &str, Sparse),
+) -> Result<(), ManifestError> {
+    let mut decoder = sparse_hdr::Decoder::default();
+    each_encoded(path, |start, tag, raw| {
+        let sparse = decoder
+            .decode(raw, None)
+            .map_err(|e| format!("bad histogram: {e}"))?;
+        f(start, tag, sparse);
+        Ok(())
+    })
+}
+
+/// Every interval's start, tag and encoded histogram bytes; an error names the log and the
+/// interval's position in it.
+fn each_encoded(
+    path: &Path,
+    mut f: impl FnMut(Duration, &str, &[u8]) -> Result<(), String>,
+) -> Result<(), ManifestError> {
     let failed = |message: String| ManifestError::Read {
         path: path.to_path_buf(),
         message,
     };
     let bytes = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
-    let mut deserializer = Deserializer::new();
-    for entry in IntervalLogIterator::new(&bytes) {
+    let mut raw = Vec::new();
+    for (n, entry) in IntervalLogIterator::new(&bytes).enumerate() {
         let LogEntry::Interval(interval) = entry.map_err(|e| failed(format!("{e:?}")))? else {
             continue;
         };
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(interval.encoded_histogram())
-            .map_err(|e| failed(format!("bad base64: {e}")))?;
-        let h: Histogram<u64> = deserializer
-            .deserialize(&mut &raw[..])
-            .map_err(|e| failed(format!("bad histogram: {e:?}")))?;
-        let tag = interval
-            .tag()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        f(interval.start_timestamp(), tag, h);
+        raw.clear();
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(interval.encoded_histogram(), &mut raw)
+            .map_err(|e| failed(format!("entry {}: bad base64: {e}", n + 1)))?;
+        let tag = interval.tag().map(|t| t.as_str()).unwrap_or_default();
+        f(interval.start_timestamp(), tag, &raw)
+            .map_err(|e| failed(format!("entry {}: {e}", n + 1)))?;
     }
     Ok(())
 }

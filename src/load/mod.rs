@@ -16,6 +16,7 @@ pub mod recorder;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+pub mod sparse_hdr;
 pub mod split;
 pub mod stdout_guard;
 pub mod ws;

@@ -233,6 +233,17 @@ impl Store {
         timestamp_ms: i64,
         value: f64,
     ) -> Result<bool, StoreError> {
+        self.append_id(labels, timestamp_ms, value)
+            .map(|(_, added)| added)
+    }
+
+    /// [`Store::append`], also saying which series (by position) took the sample.
+    fn append_id(
+        &mut self,
+        labels: &Labels,
+        timestamp_ms: i64,
+        value: f64,
+    ) -> Result<(u32, bool), StoreError> {
         let id = match self.index.get(labels) {
             Some(&id) => id,
             None => {
@@ -250,7 +261,8 @@ impl Store {
                 id
             }
         };
-        self.series[id as usize].append(timestamp_ms, value)
+        let added = self.series[id as usize].append(timestamp_ms, value)?;
+        Ok((id, added))
     }
 
     /// The series with this metric name (all series when `name` is None), sorted like Prometheus.
@@ -469,26 +481,43 @@ impl Store {
             .and_then(|l| l.strip_prefix("# END "))
             .ok_or_else(|| corrupt("the file was cut short: no '# END' line".to_string()))?;
         let mut store = Store::new();
+        // Samples come series after series: a line naming the series of the line before only
+        // needs its value and timestamp read (the common case, and the fast one).
+        let mut current: Option<(&str, u32)> = None;
         for (i, line) in text.lines().enumerate().skip(1) {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
-            // Every line ends with `VALUE TIMESTAMP`; the value `stale` is a staleness marker,
-            // which exposition text cannot express, so it is parsed as NaN and mapped back.
-            let mut parts = line.rsplitn(3, ' ');
-            let (ts, value, series) = (parts.next(), parts.next(), parts.next());
-            let stale = value == Some("stale");
-            let line_text = match (stale, series, ts) {
-                (true, Some(series), Some(ts)) => format!("{series} NaN {ts}"),
-                _ => line.to_string(),
-            };
-            let parsed = exposition::parse(&line_text, Format::Text);
             let bad = |reason: String| StoreError::BadLine {
                 path: path.clone(),
                 line: i + 1,
                 text: line.chars().take(200).collect(),
                 reason,
             };
+            // Every line ends with `VALUE TIMESTAMP`; the value `stale` is a staleness marker,
+            // which exposition text cannot express, so it is parsed as NaN and mapped back.
+            let mut parts = line.rsplitn(3, ' ');
+            let (ts, value, series) = (parts.next(), parts.next(), parts.next());
+            let stale = value == Some("stale");
+            if let (Some((text, id)), Some(series), Some(value), Some(ts)) =
+                (current, series, value, ts)
+            {
+                let v = match stale {
+                    true => Some(stale_nan()),
+                    false => exposition::parse_float(value),
+                };
+                if let (true, Some(v), Ok(t)) = (series == text, v, ts.parse::<i64>()) {
+                    store.series[id as usize]
+                        .append(t, v)
+                        .map_err(|e| bad(e.to_string()))?;
+                    continue;
+                }
+            }
+            let line_text = match (stale, series, ts) {
+                (true, Some(series), Some(ts)) => format!("{series} NaN {ts}"),
+                _ => line.to_string(),
+            };
+            let parsed = exposition::parse(&line_text, Format::Text);
             if let Some(err) = parsed.errors.first() {
                 return Err(bad(err.reason.clone()));
             }
@@ -499,9 +528,10 @@ impl Store {
                 .timestamp_ms
                 .ok_or_else(|| bad("no timestamp".to_string()))?;
             let v = if stale { stale_nan() } else { sample.value };
-            store
-                .append(&sample.labels, t, v)
+            let (id, _) = store
+                .append_id(&sample.labels, t, v)
                 .map_err(|e| bad(e.to_string()))?;
+            current = series.map(|text| (text, id));
         }
         let expected = format!(
             "series={} samples={}",

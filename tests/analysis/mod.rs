@@ -64,7 +64,14 @@ async fn outcome(gates: &Gates, source: &Source, minutes: i64) -> evaluate::Chec
         end_ms: T0 + minutes * MINUTE,
         time_scale: 1.0,
     };
-    evaluate::check(gates, &gates.checks[0], source, &span, None).await
+    evaluate::check(
+        gates,
+        &gates.checks[0],
+        &evaluate::Ranges::new(source),
+        &span,
+        None,
+    )
+    .await
 }
 
 #[tokio::test]

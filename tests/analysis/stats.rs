@@ -74,7 +74,14 @@ async fn assessed(gates: &Gates, source: &Source) -> evaluate::CheckResult {
         end_ms: T0 + 30 * MINUTE,
         time_scale: 1.0,
     };
-    let mut result = evaluate::check(gates, &gates.checks[0], source, &span, None).await;
+    let mut result = evaluate::check(
+        gates,
+        &gates.checks[0],
+        &evaluate::Ranges::new(source),
+        &span,
+        None,
+    )
+    .await;
     let inputs = Inputs {
         gates,
         source,

@@ -4,7 +4,7 @@
 //! replace NaN. Output labels: `by` keeps only the listed labels; `without` drops them and the
 //! metric name. Input order is the input vector's order, which matters for the last bits.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use promql_parser::parser::token::{self, TokenId};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
@@ -53,7 +53,7 @@ pub(super) fn aggregate(ctx: &mut Ctx<'_>, agg: &AggregateExpr, t: i64) -> Resul
     let op = agg.op.id();
     let v2 = ctx.semantics == Semantics::Prometheus2;
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     let node = agg as *const AggregateExpr as usize;
     for (labels, f) in input {
         let key = ctx.memo_key(node, &labels, |l| group_labels(l, agg.modifier.as_ref()));

@@ -6,7 +6,7 @@
 //! Also where bucket-resolution warnings are raised: a comparison of `histogram_quantile(...)`
 //! with a number checks the number against the buckets the quantile was computed from.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use promql_parser::parser::token::{self, TokenId};
 use promql_parser::parser::{BinModifier, BinaryExpr, Expr, LabelModifier, VectorMatchCardinality};
@@ -137,7 +137,7 @@ fn vector_vector(
     }
     let one_to_many = matches!(card, VectorMatchCardinality::OneToMany(_));
     let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let mut right: HashMap<Labels, (Labels, f64)> = HashMap::new();
+    let mut right: HashMap<Labels, (Labels, f64)> = HashMap::default();
     for (labels, v) in rhs {
         let sig = signature(&labels, modifier);
         if let Some((dup, _)) = right.get(&sig) {
@@ -160,8 +160,8 @@ fn vector_vector(
         _ => Vec::new(),
     };
     let mut out = Vec::new();
-    let mut seen: HashSet<Labels> = HashSet::new();
-    let mut seen_many: HashSet<(Labels, Labels)> = HashSet::new();
+    let mut seen: HashSet<Labels> = HashSet::default();
+    let mut seen_many: HashSet<(Labels, Labels)> = HashSet::default();
     for (labels, lv) in lhs {
         let sig = signature(&labels, modifier);
         let Some((rlabels, rv)) = right.get(&sig) else {

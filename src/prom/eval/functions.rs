@@ -2,7 +2,7 @@
 //! `clamp_min`, `abs`, `time`. Arithmetic ported from Prometheus's `promql/functions.go`
 //! (`extrapolatedRate`, `instantValue`, `funcHistogramQuantile`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use promql_parser::parser::{Call, Expr};
 
@@ -253,7 +253,7 @@ fn histogram_quantile(ctx: &mut Ctx<'_>, call: &Call, t: i64) -> Result<Val, Eva
     // Group by all labels except `le` (the metric name stays in the key, as in Prometheus's
     // signature; it is dropped from the output).
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     let mut bounds: Vec<f64> = Vec::new();
     for (labels, value) in input {
         let le = labels.get("le");

@@ -21,7 +21,9 @@ pub mod quantile;
 pub mod resolution;
 mod selector;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use promql_parser::parser::{self, Expr};
 use thiserror::Error;
@@ -316,11 +318,11 @@ impl<'a> Ctx<'a> {
             query: query.to_string(),
             lookback_ms: engine.lookback_ms,
             semantics: engine.semantics,
-            selections: HashMap::new(),
+            selections: HashMap::default(),
             warnings: Vec::new(),
-            quantile_bounds: HashMap::new(),
-            name_dropped: HashMap::new(),
-            group_keys: HashMap::new(),
+            quantile_bounds: HashMap::default(),
+            name_dropped: HashMap::default(),
+            group_keys: HashMap::default(),
         };
         ctx.prepare(engine.store, expr)?;
         Ok(ctx)
