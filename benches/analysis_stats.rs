@@ -235,6 +235,13 @@ fn whole_run(dir: &Path, started: SystemTime) {
 fn main() {
     million();
     let dir = tempfile::tempdir().expect("temp dir");
-    let started = day(dir.path());
-    whole_run(dir.path(), started);
+    // ROLLGATE_BENCH_KEEP=DIR keeps the 24 h run directory there, for timing the CLI on it
+    // (`rollgate analyze --phase canary --source run:DIR`).
+    let path = match std::env::var_os("ROLLGATE_BENCH_KEEP") {
+        Some(keep) => std::path::PathBuf::from(keep),
+        None => dir.path().to_path_buf(),
+    };
+    std::fs::create_dir_all(&path).expect("bench directory");
+    let started = day(&path);
+    whole_run(&path, started);
 }
