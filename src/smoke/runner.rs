@@ -13,7 +13,7 @@ use crate::fake_zep::admin::AdminClient;
 use crate::prom::exposition::{self, Format};
 
 /// Status of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every expectation held.
@@ -27,7 +27,7 @@ pub enum Status {
 }
 
 /// What one check produced (`rollgate.smoke/v1` `checks[]`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckResult {
     /// Checklist group.
     pub group: String,
