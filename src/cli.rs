@@ -524,6 +524,13 @@ pub struct SmokeArgs {
     /// `fixtures/defects/*.toml`; not with --target.
     #[arg(long, value_name = "FILE", conflicts_with = "target")]
     pub regression: Option<std::path::PathBuf>,
+    /// With --target and --zep-admin: before each check, reset the fake Zep's faults and wait up
+    /// to this long for the target to settle (memory_zep_breaker_state 0, i.e. closed, and
+    /// memory_mode_gauge at the phase's mode), sending a probe turn on a throw-away thread every
+    /// second so an open breaker can half-open and close. A target that does not settle in time
+    /// makes the check an error. Set it above the target's breaker open interval.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub settle: std::time::Duration,
 }
 
 const GATE_EXAMPLES: &str = "\

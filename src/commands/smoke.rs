@@ -54,7 +54,11 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<Outcome> {
                 zep_admin: args.zep_admin.clone(),
                 label: url.clone(),
             };
-            smoke::run(&plan, &target, &run_dir).await?
+            let settle = smoke::Settle {
+                deadline: args.settle,
+                ..smoke::Settle::default()
+            };
+            smoke::run_settled(&plan, &target, &settle, &run_dir).await?
         }
         None => {
             let regression = match &args.regression {

@@ -217,7 +217,8 @@ fn lookup(value: &Value, path: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn sum(parsed: &exposition::Parsed, metric: &str) -> Option<f64> {
+/// A metric's value summed over its series, or `None` when the scrape has no series of it.
+pub(crate) fn sum(parsed: &exposition::Parsed, metric: &str) -> Option<f64> {
     let mut found = None;
     for s in &parsed.samples {
         if s.labels.metric_name() == metric {

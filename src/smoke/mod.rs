@@ -7,6 +7,7 @@ mod expect;
 mod journal;
 pub mod plan;
 pub mod runner;
+mod settle;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use plan::{
     PlanError, Step,
 };
 pub use runner::{CheckResult, Status, Target};
+pub use settle::Settle;
 
 use crate::run_dir::{RunDir, RunDirError};
 
@@ -56,17 +58,31 @@ pub struct SmokeReport {
 }
 
 /// Runs every check of `plan` against `target`, writes `smoke/smoke.json` and `smoke/junit.xml`
-/// into `run_dir`, and returns the report.
+/// into `run_dir`, and returns the report. A target with a fake Zep admin API is settled before
+/// each check with the default [`Settle`] (see [`run_settled`]).
 pub async fn run(
     plan: &Plan,
     target: &Target,
+    run_dir: &RunDir,
+) -> Result<SmokeReport, SmokeError> {
+    run_settled(plan, target, &Settle::default(), run_dir).await
+}
+
+/// [`run`] with a chosen [`Settle`]: when `target` has a fake Zep admin API (so checks inject
+/// faults that can leave its breaker open or its mode downgraded), each check first resets the
+/// faults and waits, up to `settle.deadline`, for the target to read healthy; without one,
+/// nothing is settled (no check can have disturbed it).
+pub async fn run_settled(
+    plan: &Plan,
+    target: &Target,
+    settle: &Settle,
     run_dir: &RunDir,
 ) -> Result<SmokeReport, SmokeError> {
     let run_id = run_tag();
     let mut checks = Vec::new();
     for (i, check) in plan.checks.iter().enumerate() {
         let id = format!("{run_id}-{i}");
-        checks.push(runner::run_check(check, target, &id).await);
+        checks.push(runner::run_check(check, target, plan.phase, Some(settle), &id).await);
         // Partial results stay on disk if the run is interrupted.
         write(plan, target, run_dir, &checks)?;
     }
@@ -91,7 +107,8 @@ pub async fn run_embedded(
     for (i, check) in plan.checks.iter().enumerate() {
         let embedded = Embedded::start(plan.phase, &adjust).await?;
         let id = format!("{run_id}-{i}");
-        checks.push(runner::run_check(check, &embedded.target(), &id).await);
+        // A fresh stack needs no settling.
+        checks.push(runner::run_check(check, &embedded.target(), plan.phase, None, &id).await);
         embedded.shutdown().await;
         write(plan, &label, run_dir, &checks)?;
     }

@@ -63,6 +63,18 @@ struct RawStep {
     ws: Option<RawChat>,
     faults: Option<String>,
     wait_ms: Option<u64>,
+    chat_until: Option<RawChatUntil>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChatUntil {
+    thread: String,
+    message: String,
+    metric: String,
+    equals: f64,
+    max_turns: u32,
+    within_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +152,25 @@ pub enum Step {
     Faults(String),
     /// Sleep.
     Wait(std::time::Duration),
+    /// Send HTTP turns on a thread, one at a time, until a metric of the target (summed over its
+    /// series) equals a value, at most `max_turns` turns; after each turn the metric is polled for
+    /// up to `per_turn`. It drives, it does not judge: a condition never met is recorded in the
+    /// evidence and the check's expectations decide (so a threshold of the target, such as the
+    /// breaker's failure count, is never written into the file).
+    ChatUntil {
+        /// Thread name within the check.
+        thread: String,
+        /// The user's message.
+        message: String,
+        /// Metric name (a gauge such as `memory_zep_breaker_state`).
+        metric: String,
+        /// The value that ends the step.
+        equals: f64,
+        /// Most turns sent.
+        max_turns: u32,
+        /// How long the metric is polled after each turn.
+        per_turn: std::time::Duration,
+    },
 }
 
 /// Where a field expectation looks.
@@ -443,19 +474,50 @@ pub fn parse_file(path: &Path, text: &str, phase: Phase) -> Result<Vec<Check>, P
     })
 }
 
+/// The most turns a `chat_until` step may send (loads stay bounded).
+const MAX_TURNS: u32 = 100;
+
+/// The longest a `chat_until` step may poll its metric after one turn.
+const MAX_PER_TURN_MS: u64 = 60_000;
+
 fn resolve_step(s: RawStep) -> Result<Step, String> {
-    match (s.chat, s.ws, s.faults, s.wait_ms) {
-        (Some(chat), None, None, None) => Ok(Step::Chat {
+    match (s.chat, s.ws, s.faults, s.wait_ms, s.chat_until) {
+        (Some(chat), None, None, None, None) => Ok(Step::Chat {
             thread: chat.thread,
             message: chat.message,
         }),
-        (None, Some(ws), None, None) => Ok(Step::WsChat {
+        (None, Some(ws), None, None, None) => Ok(Step::WsChat {
             thread: ws.thread,
             message: ws.message,
         }),
-        (None, None, Some(f), None) => Ok(Step::Faults(f)),
-        (None, None, None, Some(ms)) => Ok(Step::Wait(std::time::Duration::from_millis(ms))),
-        _ => Err("exactly one of `chat`, `ws`, `faults`, `wait_ms`".to_string()),
+        (None, None, Some(f), None, None) => Ok(Step::Faults(f)),
+        (None, None, None, Some(ms), None) => Ok(Step::Wait(std::time::Duration::from_millis(ms))),
+        (None, None, None, None, Some(until)) => {
+            if !(1..=MAX_TURNS).contains(&until.max_turns) {
+                return Err(format!(
+                    "`chat_until`: field `max_turns` between 1 and {MAX_TURNS}, not {}",
+                    until.max_turns
+                ));
+            }
+            let per_turn_ms = until.within_ms.unwrap_or(1000);
+            if !(1..=MAX_PER_TURN_MS).contains(&per_turn_ms) {
+                return Err(format!(
+                    "`chat_until`: field `within_ms` between 1 and {MAX_PER_TURN_MS}, not {per_turn_ms}"
+                ));
+            }
+            if !until.equals.is_finite() {
+                return Err("`chat_until`: field `equals` must be a finite number".to_string());
+            }
+            Ok(Step::ChatUntil {
+                thread: until.thread,
+                message: until.message,
+                metric: until.metric,
+                equals: until.equals,
+                max_turns: until.max_turns,
+                per_turn: std::time::Duration::from_millis(per_turn_ms),
+            })
+        }
+        _ => Err("exactly one of `chat`, `ws`, `faults`, `wait_ms`, `chat_until`".to_string()),
     }
 }
 
@@ -622,6 +684,61 @@ mod tests {
             assert!(err.starts_with("x.toml: check \"c\": expect 1: "), "{err}");
             assert!(err.contains(message), "{expect}: {err}");
         }
+    }
+
+    fn with_step(step: &str) -> Result<Vec<Check>, PlanError> {
+        let text = format!(
+            "group = \"g\"\nphases = [\"write-only\"]\n[[check]]\nname = \"c\"\n\
+             step = [\n  {step},\n]\nexpect = [{{ response = \"agent\", equals = \"x\" }}]\n"
+        );
+        parse_file(Path::new("x.toml"), &text, Phase::WriteOnly)
+    }
+
+    #[test]
+    fn chat_until_resolves_and_bad_bounds_are_refused() {
+        let checks = with_step(
+            r#"{ chat_until = { thread = "a", message = "hi", metric = "memory_zep_breaker_state", equals = 2, max_turns = 10 } }"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            checks[0].steps[0],
+            Step::ChatUntil {
+                thread: "a".into(),
+                message: "hi".into(),
+                metric: "memory_zep_breaker_state".into(),
+                equals: 2.0,
+                max_turns: 10,
+                per_turn: std::time::Duration::from_millis(1000),
+            }
+        );
+        for (step, message) in [
+            (
+                r#"{ chat_until = { thread = "a", message = "hi", metric = "m", equals = 2, max_turns = 0 } }"#,
+                "step 1: `chat_until`: field `max_turns` between 1 and 100, not 0",
+            ),
+            (
+                r#"{ chat_until = { thread = "a", message = "hi", metric = "m", equals = 2, max_turns = 5, within_ms = 0 } }"#,
+                "field `within_ms` between 1 and 60000",
+            ),
+            (
+                r#"{ chat_until = { thread = "a", message = "hi", metric = "m", equals = 2, max_turns = 5 }, wait_ms = 5 }"#,
+                "step 1: exactly one of `chat`, `ws`, `faults`, `wait_ms`, `chat_until`",
+            ),
+        ] {
+            let err = with_step(step).expect_err(step).to_string();
+            assert!(err.starts_with("x.toml: check \"c\": "), "{err}");
+            assert!(err.contains(message), "{step}: {err}");
+        }
+        // A misspelt field is the parser's error, with the line.
+        let err = with_step(
+            r#"{ chat_until = { thread = "a", message = "hi", metric = "m", equals = 2, max_turn = 5 } }"#,
+        )
+        .expect_err("unknown field")
+        .to_string();
+        assert!(
+            err.contains("x.toml: TOML parse error at line 6") && err.contains("max_turn"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::expect::Judge;
-use super::plan::{Check, Step};
+use super::expect::{sum, Judge};
+use super::plan::{Check, Phase, Step};
+use super::settle::Settle;
 use crate::fake_zep::admin::AdminClient;
 use crate::prom::exposition::{self, Format};
 
 /// Status of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every expectation held.
@@ -26,7 +27,7 @@ pub enum Status {
 }
 
 /// What one check produced (`rollgate.smoke/v1` `checks[]`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckResult {
     /// Checklist group.
     pub group: String,
@@ -81,9 +82,16 @@ pub(crate) fn error(expected: impl Into<String>, seen: impl Into<String>) -> Fai
 }
 
 /// Runs one check in isolation: fresh thread ids (`run_id` makes them unique), faults reset
-/// before and after. Checks that inject faults or read the journal are skipped, with the
-/// reason, when the target has no fake Zep admin API.
-pub async fn run_check(check: &Check, target: &Target, run_id: &str) -> CheckResult {
+/// before and after, and, with `settle` and an admin API, the target settled (breaker closed,
+/// memory mode of `phase`) before the check's first scrape. Checks that inject faults or read
+/// the journal are skipped, with the reason, when the target has no fake Zep admin API.
+pub async fn run_check(
+    check: &Check,
+    target: &Target,
+    phase: Phase,
+    settle: Option<&Settle>,
+    run_id: &str,
+) -> CheckResult {
     let started = Instant::now();
     let mut evidence = Vec::new();
     let admin = target.zep_admin.as_deref().map(AdminClient::new);
@@ -103,7 +111,8 @@ pub async fn run_check(check: &Check, target: &Target, run_id: &str) -> CheckRes
             reason.to_string(),
         )
     } else {
-        match execute(check, target, admin.as_ref(), run_id, &mut evidence).await {
+        let settle = settle.filter(|_| admin.is_some()).map(|s| (phase, s));
+        match execute(check, target, admin.as_ref(), settle, run_id, &mut evidence).await {
             Ok(summary) => (Status::Pass, summary.clone(), summary),
             Err(f) => (f.status, f.expected, f.seen),
         }
@@ -140,6 +149,7 @@ async fn execute(
     check: &Check,
     target: &Target,
     admin: Option<&AdminClient>,
+    settle: Option<(Phase, &Settle)>,
     run_id: &str,
     evidence: &mut Vec<String>,
 ) -> Result<String, Failure> {
@@ -154,6 +164,10 @@ async fn execute(
             .await
             .map_err(|e| error("fault program reset", e.to_string()))?;
     }
+    if let Some((phase, settle)) = settle {
+        // After settling, so the probe turns are not in the check's deltas.
+        super::settle::settle(&http, target, phase, settle, run_id, evidence).await?;
+    }
     let before = scrape(&http, &target.url).await?;
     let mut observed = Observed {
         response: Value::Null,
@@ -166,14 +180,9 @@ async fn execute(
             Step::Chat { thread, message } | Step::WsChat { thread, message } => {
                 let thread_id = format!("smoke-{run_id}-{thread}");
                 if !observed.threads.contains(&thread_id) {
-                    observed.threads.push(thread_id.clone());
+                    observed.threads.push(thread_id);
                 }
-                let body = json!({
-                    "thread_id": thread_id,
-                    "user_id": format!("smoke-{run_id}"),
-                    "message": message,
-                    "client_msg_id": format!("smoke-{run_id}-{}", n + 1),
-                });
+                let body = turn_body(run_id, thread, message, &(n + 1).to_string());
                 if matches!(step, Step::Chat { .. }) {
                     observed.response = http_turn(&http, &target.url, &body, evidence).await?;
                 } else {
@@ -189,6 +198,37 @@ async fn execute(
                 evidence.push(format!("faults: {}", program.trim().replace('\n', "; ")));
             }
             Step::Wait(d) => tokio::time::sleep(*d).await,
+            Step::ChatUntil {
+                thread,
+                message,
+                metric,
+                equals,
+                max_turns,
+                per_turn,
+            } => {
+                let thread_id = format!("smoke-{run_id}-{thread}");
+                if !observed.threads.contains(&thread_id) {
+                    observed.threads.push(thread_id);
+                }
+                let mut turns = 0;
+                let mut seen = None;
+                while turns < *max_turns && seen != Some(*equals) {
+                    turns += 1;
+                    let msg_id = format!("{}-{turns}", n + 1);
+                    let body = turn_body(run_id, thread, message, &msg_id);
+                    observed.response = http_turn(&http, &target.url, &body, evidence).await?;
+                    seen = poll_metric(&http, &target.url, metric, *equals, *per_turn).await?;
+                }
+                evidence.push(match seen {
+                    Some(v) if v == *equals => {
+                        format!("chat_until: {metric} == {v} after {turns} turn(s)")
+                    }
+                    _ => format!(
+                        "chat_until: max_turns reached: {metric} == {} after {turns} turn(s), never {equals}",
+                        seen.map_or("absent".to_string(), |v| v.to_string())
+                    ),
+                });
+            }
         }
     }
     let judge = Judge {
@@ -211,10 +251,46 @@ async fn execute(
     Ok(format!("{} expectation(s) held", check.expects.len()))
 }
 
+/// The body of one turn on the check's thread `thread`; `msg_id` makes its `client_msg_id` unique
+/// within the check.
+pub(crate) fn turn_body(run_id: &str, thread: &str, message: &str, msg_id: &str) -> Value {
+    json!({
+        "thread_id": format!("smoke-{run_id}-{thread}"),
+        "user_id": format!("smoke-{run_id}"),
+        "message": message,
+        "client_msg_id": format!("smoke-{run_id}-{msg_id}"),
+    })
+}
+
+/// Polls `metric` (summed) on `base` every 50 ms until it equals `equals` or `within` passes;
+/// returns the last value. A metric the target does not expose is an error naming both.
+async fn poll_metric(
+    http: &reqwest::Client,
+    base: &str,
+    metric: &str,
+    equals: f64,
+    within: Duration,
+) -> Result<Option<f64>, Failure> {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = sum(&scrape(http, base).await?, metric);
+        if value.is_none() {
+            return Err(error(
+                format!("metric {metric} on {base}/metrics"),
+                format!("{metric} is not exposed by {base}/metrics"),
+            ));
+        }
+        if value == Some(equals) || Instant::now() >= deadline {
+            return Ok(value);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The longest a turn (HTTP or WebSocket) may take before the check is an error.
 const TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn http_turn(
+pub(crate) async fn http_turn(
     http: &reqwest::Client,
     base: &str,
     body: &Value,

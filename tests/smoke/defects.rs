@@ -64,6 +64,13 @@ async fn a_disabled_breaker_fails_the_breaker_boxes() {
     );
     for check in failed {
         assert!(says(check, "circuit breaker"), "{check:?}");
+        // The turns sent to open it ran out, and the evidence says so.
+        assert!(
+            check.evidence.iter().any(|e| e.starts_with(
+                "chat_until: max_turns reached: memory_zep_breaker_state == 0 after 10 turn(s)"
+            )),
+            "{check:?}"
+        );
     }
     let opens = report
         .checks

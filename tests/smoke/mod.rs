@@ -3,6 +3,7 @@
 
 mod defects;
 mod errors;
+mod external;
 mod junit;
 mod quantiles;
 
