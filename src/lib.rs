@@ -34,3 +34,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for "the command could not do its job" (bad input, a port in use, an I/O error).
 pub const EXIT_ERROR: u8 = 2;
+
+/// The allocator of every binary built on this crate (the CLI, its tests and benches): a load
+/// generator allocates and frees a little per request on one thread, which glibc's per-thread
+/// arenas answer by growing and trimming their heap (`mprotect`) over and over.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
