@@ -43,7 +43,8 @@ static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 /// How a line is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stroke {
-    /// A measured series: solid, 2 px.
+    /// A measured series: solid, 2 px, wider when drawn beneath another measured series (see
+    /// [`solid_widths`]).
     Solid(RGBColor),
     /// A threshold or a target: dashed, 1 px.
     Dashed(RGBColor),
@@ -94,6 +95,29 @@ impl Plot {
                 && l.points.iter().any(|(x, y)| x.is_finite() && y.is_finite())
         })
     }
+}
+
+/// The width of each line: a measured (solid) line is 2 px plus 3 px for every measured line drawn
+/// after it, so where series coincide (a canary exactly as fast as its baseline) the one beneath
+/// still shows as an edge on either side of the one above (a line with nothing to draw counts for
+/// nothing). Dashed lines are 1 px.
+fn solid_widths(lines: &[Line]) -> Vec<u32> {
+    let mut above = 0;
+    let mut widths: Vec<u32> = lines
+        .iter()
+        .rev()
+        .map(|l| match l.stroke {
+            Stroke::Solid(_) if finite(&l.points).is_empty() => 2,
+            Stroke::Solid(_) => {
+                let width = 2 + 3 * above;
+                above += 1;
+                width
+            }
+            Stroke::Dashed(_) => 1,
+        })
+        .collect();
+    widths.reverse();
+    widths
 }
 
 /// Registers the bundled font once; the error says why it could not be.
@@ -225,14 +249,15 @@ fn draw_into(plot: &Plot, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Erro
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], BREACH.filled()));
         }
     }
-    for line in &plot.lines {
+    let widths = solid_widths(&plot.lines);
+    for (line, width) in plot.lines.iter().zip(widths) {
         let points = finite(&line.points);
         if points.is_empty() {
             continue;
         }
         match line.stroke {
             Stroke::Solid(c) => {
-                let style = c.stroke_width(2);
+                let style = c.stroke_width(width);
                 chart
                     .draw_series(LineSeries::new(points, style))?
                     .label(line.name.as_str())
@@ -317,6 +342,49 @@ mod tests {
             .filter(|p| p.iter().all(|&c| c < 100))
             .count();
         assert!(dark > 20, "title glyph pixels: {dark}");
+    }
+
+    #[test]
+    fn a_series_hidden_under_an_identical_one_still_shows() {
+        let points: Vec<(f64, f64)> = (0..60).map(|i| (i as f64, 5.0 + (i % 3) as f64)).collect();
+        let line = |name: &str, color| Line {
+            name: name.into(),
+            points: points.clone(),
+            stroke: Stroke::Solid(color),
+        };
+        let plot = Plot {
+            title: "TTFB".into(),
+            x_axis: XAxis::Seconds,
+            y_desc: "ms".into(),
+            lines: vec![
+                line("baseline", BASELINE),
+                line("canary", CANARY),
+                Line {
+                    name: "limit".into(),
+                    points: vec![(0.0, 200.0), (59.0, 200.0)],
+                    stroke: Stroke::Dashed(THRESHOLDS[0]),
+                },
+            ],
+            shaded: vec![],
+            x_range: None,
+        };
+        assert_eq!(solid_widths(&plot.lines), vec![5, 2, 1]);
+        let png = draw(&plot).unwrap();
+        let mut reader = png::Decoder::new(&png[..]).read_info().unwrap();
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut rgb).unwrap();
+        let columns = |c: RGBColor| {
+            let mut cols = std::collections::BTreeSet::new();
+            for (i, px) in rgb.chunks_exact(3).enumerate() {
+                if px == [c.0, c.1, c.2] {
+                    cols.insert(i as u32 % WIDTH);
+                }
+            }
+            cols.len()
+        };
+        // Beyond the legend's ~18-column swatch: the baseline's edge runs along the whole line.
+        let (b, c) = (columns(BASELINE), columns(CANARY));
+        assert!(b > 300 && c > 300, "baseline {b}, canary {c} columns");
     }
 
     #[test]
