@@ -3,7 +3,7 @@
 //!
 //! [`scenario`] reads a scenario file; [`schedule`] says when slot *i* is due, [`mix`] which kind
 //! it sends, [`plan`] on which thread and to which target (the canary [`split`] by thread);
-//! [`pacer`] sends it through Goose and [`recorder`] keeps corrected and raw HDR histograms, send
+//! [`pacer`] sends it through Goose (HTTP by the [`sender`], WebSocket turns by [`ws`]) and [`recorder`] keeps corrected and raw HDR histograms, send
 //! lag and per-second series; [`run`] does a whole run (preflight, Zep setup, scraping) and
 //! [`manifest`] writes the run directory.
 
@@ -16,6 +16,7 @@ pub mod recorder;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+pub mod sender;
 pub mod sparse_hdr;
 pub mod split;
 pub mod stdout_guard;

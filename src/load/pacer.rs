@@ -15,8 +15,8 @@
 //!
 //! Cost per request (the generator must stay cheaper than what it measures): a user waiting for its
 //! slot sleeps once, until the slot's deadline, and is woken early only when the attack stops (one
-//! watcher task polls Goose's killswitch for all of them); requests go through one shared HTTP/1
-//! client without proxy lookup, cookie jar or gzip, straight to reqwest rather than through
+//! watcher task polls Goose's killswitch for all of them); requests, built whole by the plan, go
+//! through one shared pooled HTTP/1 client (the [`Sender`]) rather than through
 //! `GooseUser::request`, and Goose's own metrics are off (the [`Recorder`] is the only account).
 //!
 //! Goose's attack state is process-global (its killswitch, its Ctrl-C handler): run one attack at a
@@ -35,16 +35,17 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::mix::Mix;
-use super::recorder::{ErrorKind, Recorder, Sample};
+use super::recorder::{Recorder, Sample};
 use super::schedule::Schedule;
+use super::sender::{HttpRequest, Sender};
 use super::split::Variant;
 
 /// One slot's request. Built and consumed once per slot, never stored, so the size difference
 /// between the variants costs nothing (boxing would add an allocation per request).
 #[allow(clippy::large_enum_variant)]
 pub enum Request {
-    /// An HTTP request, built with the attack's shared client.
-    Http(reqwest::RequestBuilder),
+    /// An HTTP request, complete (the [`Sender`] adds only a `user-agent` when it has none).
+    Http(HttpRequest),
     /// A chat turn over a WebSocket: the URL and the text frame (see [`super::ws`]).
     WebSocket {
         /// `ws://host:port/ws/chat`.
@@ -59,9 +60,9 @@ pub trait Plan: Send + Sync + 'static {
     /// Name of request kind `kind` (for Goose's request names and reports).
     fn kind_name(&self, kind: usize) -> &str;
 
-    /// Builds the request of `slot`, of kind `kind`, with the attack's shared client; says which
-    /// variant it goes to.
-    fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request);
+    /// Builds the request of `slot`, of kind `kind`; says which variant it goes to. An error (a
+    /// request that cannot be built) stops the attack with it as the reason.
+    fn request(&self, slot: u64, kind: usize) -> Result<(Variant, Request), String>;
 }
 
 /// How to run one paced attack.
@@ -157,7 +158,7 @@ pub enum PacerError {
     /// The shard is not `K/N` with `0 <= K < N`.
     #[error("shard {0}/{1} is invalid: use K/N with 0 <= K < N")]
     BadShard(u64, u64),
-    /// The HTTP client could not be built (its TLS setup failed).
+    /// The HTTP sender could not be built (its TLS setup failed).
     #[error("cannot build the load generator's HTTP client: {0}")]
     Client(String),
     /// The load's own thread or runtime could not be started, or ended without a result.
@@ -177,8 +178,8 @@ struct Pacer {
     done: Notify,
     /// Woken (all waiters at once) when Goose's killswitch is pulled.
     stop: Notify,
-    /// The client every request goes through.
-    client: reqwest::Client,
+    /// What every HTTP request goes through.
+    sender: Sender,
 }
 
 /// The result of an attack.
@@ -240,10 +241,19 @@ impl Pacer {
             return Ok(());
         }
         let kind = self.pacing.mix.kind(slot);
-        let (variant, request) = self.plan.request(slot, kind, &self.client);
+        let (variant, request) = match self.plan.request(slot, kind) {
+            Ok(built) => built,
+            Err(reason) => {
+                self.live.abort(format!(
+                    "slot {slot}: its request cannot be built: {reason}"
+                ));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(());
+            }
+        };
         let sent = Instant::now();
         let (first_byte, error) = match request {
-            Request::Http(builder) => self.http(builder).await,
+            Request::Http(request) => self.sender.send(request).await,
             Request::WebSocket { url, text } => {
                 let exchange = super::ws::exchange(&url, &text, self.pacing.timeout).await;
                 (exchange.first_token, exchange.error)
@@ -316,51 +326,6 @@ impl Pacer {
         }
         !goose::is_killswitch_triggered()
     }
-
-    /// Sends an HTTP request; returns when the headers came and the failure.
-    async fn http(&self, builder: reqwest::RequestBuilder) -> (Option<Instant>, Option<ErrorKind>) {
-        let result = builder.timeout(self.pacing.timeout).send().await;
-        let first_byte = Instant::now();
-        match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body = response.bytes().await;
-                let error = match (status, body) {
-                    (_, Err(err)) => Some(transport_error(&err)),
-                    (500.., _) => Some(ErrorKind::Status5xx),
-                    (400..=499, _) => Some(ErrorKind::Status4xx),
-                    _ => None,
-                };
-                (Some(first_byte), error)
-            }
-            Err(err) => (None, Some(transport_error(&err))),
-        }
-    }
-}
-
-/// The client of one attack: HTTP/1 (as Goose's), no proxy lookup, no cookie jar, no gzip (the
-/// targets are on loopback and their bodies are small), idle connections kept for every user.
-fn http_client(pacing: &Pacing) -> Result<reqwest::Client, PacerError> {
-    reqwest::Client::builder()
-        .user_agent(concat!("rollgate/", env!("CARGO_PKG_VERSION")))
-        .no_proxy()
-        .no_gzip()
-        .http1_only()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(pacing.users.max(1))
-        .timeout(pacing.timeout)
-        .build()
-        .map_err(|e| PacerError::Client(e.to_string()))
-}
-
-fn transport_error(err: &reqwest::Error) -> ErrorKind {
-    if err.is_timeout() {
-        ErrorKind::Timeout
-    } else if err.is_connect() {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::Transport
-    }
 }
 
 /// Wakes every waiting user once Goose's killswitch is pulled (Goose offers no notification, so
@@ -381,10 +346,8 @@ pub async fn run(host: &str, plan: Arc<dyn Plan>, pacing: Pacing) -> Result<Outc
 ///
 /// The attack runs on its own thread, on a single-threaded runtime. A request's own work is
 /// small, and on a work-stealing runtime much of the load's CPU went to threads waking each
-/// other. `cargo bench --bench load` on 2 cores measured, on the caller's 2-worker runtime
-/// against one thread:
-/// - at 2,000 req/s, 0.13 CPU s per 1,000 requests against 0.10;
-/// - in a closed loop, 12,300 req/s at 0.07 against 13,200 req/s at 0.04.
+/// other (measured on 2 cores when the change was made, with a switch since removed from
+/// `benches/load.rs`: the README has the figures).
 ///
 /// The target under test keeps the other core. More than one core's worth of load is what
 /// `--shard K/N` is for: N runners, on one machine or several.
@@ -426,7 +389,7 @@ async fn attack(
     let run_time =
         pacing.start_delay + pacing.schedule.duration() + pacing.timeout + Duration::from_secs(2);
     let users = pacing.users.max(1);
-    let client = http_client(&pacing)?;
+    let sender = Sender::new(users, pacing.timeout).map_err(PacerError::Client)?;
     let pacer = Arc::new(Pacer {
         plan,
         t0: OnceLock::new(),
@@ -436,7 +399,7 @@ async fn attack(
         live,
         done: Notify::new(),
         stop: Notify::new(),
-        client,
+        sender,
         pacing,
     });
     let for_goose = pacer.clone();
@@ -467,7 +430,7 @@ async fn attack(
         .register_transaction(Transaction::new(function).set_name("paced"));
     let started = Instant::now();
     // Goose still builds a client for its users; one shared client, not one per user (each
-    // would set up TLS and a cookie jar), though requests go through `pacer.client`.
+    // would set up TLS and a cookie jar), though requests go through `pacer.sender`.
     let attack = GooseAttack::initialize_with_config(config)
         .and_then(|a| {
             a.set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())

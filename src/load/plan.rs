@@ -15,10 +15,15 @@
 //! - Zep: `write` is `POST /api/v2/threads/{id}/messages`, `read` is
 //!   `GET /api/v2/threads/{id}/context`.
 
+use bytes::Bytes;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::Method;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::json;
 
 use super::pacer::{Plan, Request};
 use super::scenario::{Scenario, TargetKind};
+use super::sender::HttpRequest;
 use super::split::{Split, Variant};
 
 /// The seed's conversations and others like them: real estate, local info, and switches.
@@ -82,6 +87,8 @@ pub struct ScenarioPlan {
     baseline: String,
     canary: Option<String>,
     api_key: String,
+    /// `Api-Key <key>`, or none when the key is not a valid header value.
+    auth: Option<HeaderValue>,
     split: Split,
     threads: u64,
     turns: u64,
@@ -136,6 +143,12 @@ impl ScenarioPlan {
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string()),
             api_key: scenario.target.api_key.clone(),
+            auth: HeaderValue::from_str(&format!("Api-Key {}", scenario.target.api_key))
+                .ok()
+                .map(|mut value| {
+                    value.set_sensitive(true);
+                    value
+                }),
             split: Split::new(scenario.conversations.canary_percent),
             threads: scenario.conversations.threads.max(1),
             turns: scenario.conversations.turns.max(1),
@@ -217,7 +230,7 @@ impl Plan for ScenarioPlan {
         &self.names[kind.min(1)]
     }
 
-    fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request) {
+    fn request(&self, slot: u64, kind: usize) -> Result<(Variant, Request), String> {
         let turn = self.turn(slot);
         let variant = self.variant(&turn.thread);
         let base = self.base(variant);
@@ -235,33 +248,72 @@ impl Plan for ScenarioPlan {
             })
         };
         let request = match self.kind {
-            TargetKind::Assistant => {
-                Request::Http(client.post(format!("{base}/api/chat")).json(&chat()))
-            }
+            TargetKind::Assistant => Request::Http(json_request(
+                Method::POST,
+                format!("{base}/api/chat"),
+                &chat(),
+            )?),
             TargetKind::AssistantWs => Request::WebSocket {
                 url: format!("{}/ws/chat", ws_base(base)),
                 text: chat().to_string(),
             },
             TargetKind::Zep => {
-                let auth = format!("Api-Key {}", self.api_key);
-                Request::Http(if kind == 1 {
-                    client
-                        .get(format!("{base}/api/v2/threads/{}/context", turn.thread))
-                        .header("authorization", auth)
+                let thread = utf8_percent_encode(&turn.thread, SEGMENT);
+                let mut request = if kind == 1 {
+                    let uri = format!("{base}/api/v2/threads/{thread}/context");
+                    http::Request::get(uri)
+                        .body(Bytes::new())
+                        .map_err(|e| e.to_string())?
                 } else {
-                    client
-                        .post(format!("{base}/api/v2/threads/{}/messages", turn.thread))
-                        .header("authorization", auth)
-                        .json(&json!({ "messages": [{
+                    json_request(
+                        Method::POST,
+                        format!("{base}/api/v2/threads/{thread}/messages"),
+                        &json!({ "messages": [{
                             "role": "user",
                             "content": self.message(&turn),
                             "metadata": { "message_id": format!("{}-m{slot}", self.tag) },
-                        }] }))
-                })
+                        }] }),
+                    )?
+                };
+                let auth = self.auth.clone().ok_or(
+                    "the scenario's target.api_key cannot be sent: it is not a valid HTTP header value",
+                )?;
+                request.headers_mut().insert(AUTHORIZATION, auth);
+                Request::Http(request)
             }
         };
-        (variant, request)
+        Ok((variant, request))
     }
+}
+
+/// Characters escaped in a path segment (a thread id carries the scenario's name, which may hold
+/// anything): controls, space, and what delimits or ends a path.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// A request with a JSON body.
+fn json_request(
+    method: Method,
+    uri: String,
+    body: &serde_json::Value,
+) -> Result<HttpRequest, String> {
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(Bytes::from(body))
+        .map_err(|e| e.to_string())
 }
 
 /// `http://host` -> `ws://host`, `https://host` -> `wss://host`.
@@ -364,5 +416,58 @@ mod tests {
         for t in &threads[..100] {
             assert_eq!(p.variant(t), p.variant(t));
         }
+    }
+
+    fn zep_plan(api_key: &str, tag: &str) -> ScenarioPlan {
+        let text = format!(
+            "[target]\nkind = \"zep\"\napi_key = {api_key:?}\n[load]\nrate = 10\nduration = \"10s\"\n"
+        );
+        let s = Scenario::parse(Path::new("s.toml"), &text, &Overrides::default()).expect("valid");
+        ScenarioPlan::new(&s, tag)
+    }
+
+    fn http(built: Result<(Variant, Request), String>) -> HttpRequest {
+        match built.expect("built") {
+            (_, Request::Http(request)) => request,
+            (_, Request::WebSocket { .. }) => panic!("an HTTP request was expected"),
+        }
+    }
+
+    #[test]
+    fn zep_requests_carry_the_key_a_json_body_and_an_escaped_thread_id() {
+        // A scenario's name is part of every thread id, and may hold a space or a slash.
+        let p = zep_plan("k1", "my run/1-7-100");
+        let read = http(p.request(0, 1));
+        assert_eq!(read.method(), Method::GET);
+        let path = read.uri().path();
+        assert!(
+            path.starts_with("/api/v2/threads/my%20run%2F1-7-100-t") && path.ends_with("/context"),
+            "{path}"
+        );
+        assert_eq!(read.headers()[AUTHORIZATION], "Api-Key k1");
+        let write = http(p.request(1, 0));
+        assert_eq!(write.method(), Method::POST);
+        assert!(write.uri().path().ends_with("/messages"));
+        assert_eq!(write.headers()[CONTENT_TYPE], "application/json");
+        let body: serde_json::Value = serde_json::from_slice(write.body()).expect("JSON");
+        assert_eq!(body["messages"][0]["metadata"]["message_id"], "my run/1-7-100-m1");
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_an_error_naming_it() {
+        let p = zep_plan("bad\nkey", "run");
+        let err = p.request(0, 1).err().expect("an error");
+        assert!(err.contains("target.api_key"), "{err}");
+    }
+
+    #[test]
+    fn an_assistant_turn_is_a_json_post_to_the_chat_api() {
+        let p = plan("");
+        let turn = http(p.request(0, 0));
+        assert_eq!(turn.method(), Method::POST);
+        assert_eq!(turn.uri().path(), "/api/chat");
+        let body: serde_json::Value = serde_json::from_slice(turn.body()).expect("JSON");
+        assert_eq!(body["client_msg_id"], "run1-m0");
+        assert!(body["thread_id"].as_str().is_some_and(|t| t.starts_with("run1-t")));
     }
 }

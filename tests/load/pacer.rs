@@ -28,21 +28,26 @@ impl Plan for ZepPlan {
         ][kind]
     }
 
-    fn request(&self, slot: u64, kind: usize, client: &reqwest::Client) -> (Variant, Request) {
+    fn request(&self, slot: u64, kind: usize) -> Result<(Variant, Request), String> {
         let thread = format!("t{}", slot % THREADS);
         let variant = self.split.variant(&thread);
-        let builder = if kind == 0 {
+        let request = if kind == 0 {
             let body = serde_json::json!({ "messages": [{ "role": "user", "content": format!("slot {slot}") }] });
-            client
-                .post(format!("{}/api/v2/threads/{thread}/messages", self.base))
-                .json(&body)
+            http::Request::post(format!("{}/api/v2/threads/{thread}/messages", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string().into())
         } else {
-            client.get(format!("{}/api/v2/threads/{thread}/context", self.base))
+            http::Request::get(format!("{}/api/v2/threads/{thread}/context", self.base))
+                .body(Default::default())
         };
-        (
-            variant,
-            Request::Http(builder.header("authorization", format!("Api-Key {DEFAULT_API_KEY}"))),
-        )
+        let mut request = request.map_err(|e| e.to_string())?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Api-Key {DEFAULT_API_KEY}")
+                .parse()
+                .map_err(|e| format!("{e}"))?,
+        );
+        Ok((variant, Request::Http(request)))
     }
 }
 
