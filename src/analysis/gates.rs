@@ -200,19 +200,30 @@ impl Gates {
     pub fn parse(path: &Path, text: &str) -> Result<Gates, FileError> {
         let src = Source::new(path, text);
         let raw: RawGates = src.parse()?;
-        let sides = raw.sides.unwrap_or_else(|| Sides {
-            label: "variant".into(),
-            baseline: "baseline".into(),
-            canary: "canary".into(),
-            regex: false,
-        });
+        let (sides_span, sides) = match raw.sides {
+            Some(sides) => (sides.span(), sides.into_inner()),
+            None => (
+                0..0,
+                Sides {
+                    label: "variant".into(),
+                    baseline: "baseline".into(),
+                    canary: "canary".into(),
+                    regex: false,
+                },
+            ),
+        };
         for value in [&sides.baseline, &sides.canary] {
-            sides.op(value).map_err(|e| src.invalid(0..0, "sides", e))?;
+            sides
+                .op(value)
+                .map_err(|e| src.invalid(sides_span.clone(), "sides", e))?;
         }
         if let Some(overlap) = sides.overlap() {
-            return Err(src.invalid(0..0, "sides", overlap));
+            return Err(src.invalid(sides_span, "sides", overlap));
         }
-        let data = raw.data.unwrap_or_default();
+        let (data_span, data) = match raw.data {
+            Some(data) => (data.span(), data.into_inner()),
+            None => (0..0, RawData::default()),
+        };
         let sufficiency = Sufficiency {
             requests: data
                 .requests
@@ -226,7 +237,7 @@ impl Gates {
         };
         if !(sufficiency.confidence >= 0.5 && sufficiency.confidence < 1.0) {
             return Err(src.invalid(
-                0..0,
+                data_span.clone(),
                 "data.confidence",
                 format!(
                     "{} must be at least 0.5 and below 1",
@@ -234,8 +245,9 @@ impl Gates {
                 ),
             ));
         }
-        promql_parser::parser::parse(&sufficiency.requests)
-            .map_err(|e| src.invalid(0..0, "data.requests", format!("not valid PromQL: {e}")))?;
+        promql_parser::parser::parse(&sufficiency.requests).map_err(|e| {
+            src.invalid(data_span, "data.requests", format!("not valid PromQL: {e}"))
+        })?;
         let mut checks = Vec::new();
         for raw_check in raw.check {
             checks.push(resolve(&src, raw_check)?);
@@ -277,8 +289,8 @@ impl Gates {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGates {
-    sides: Option<Sides>,
-    data: Option<RawData>,
+    sides: Option<Spanned<Sides>>,
+    data: Option<Spanned<RawData>>,
     #[serde(default)]
     check: Vec<Spanned<RawCheck>>,
 }
@@ -422,5 +434,27 @@ mod tests {
         if let Err(e) = Gates::parse(Path::new("g.toml"), text) {
             assert!(!e.to_string().contains("overlap"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_bad_sides_or_data_table_is_reported_at_its_line() {
+        let check = "[[check]]\nname = \"slow\"\naction = \"hold\"\nquery = \"x\"\ncompare = \"above\"\nthreshold = 1\nfor = \"10m\"\n";
+        let text = format!("{check}\n[sides]\nlabel = \"deployment\"\nbaseline = \"(unclosed\"\ncanary = \"c.*\"\nregex = true\n");
+        let err = Gates::parse(Path::new("g.toml"), &text).expect_err("bad regex");
+        assert!(
+            err.to_string().starts_with("g.toml:9: field `sides`"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("not a regular expression"),
+            "{err}"
+        );
+        let text = format!("{check}\n\n[data]\nrequests = \"sum(\"\n");
+        let err = Gates::parse(Path::new("g.toml"), &text).expect_err("bad PromQL");
+        assert!(
+            err.to_string()
+                .starts_with("g.toml:10: field `data.requests`"),
+            "{err}"
+        );
     }
 }

@@ -43,19 +43,6 @@ pub fn hdr_buckets(h: &Histogram<u64>) -> Vec<Bucket> {
         .collect()
 }
 
-/// Buckets with the same edges added together, in value order (`buckets` is sorted in place).
-pub fn merge_buckets(buckets: &mut [Bucket]) -> Vec<Bucket> {
-    buckets.sort_by(|a, b| a.lo.total_cmp(&b.lo).then(a.hi.total_cmp(&b.hi)));
-    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
-    for b in buckets.iter() {
-        match out.last_mut() {
-            Some(last) if last.lo == b.lo && last.hi == b.hi => last.count += b.count,
-            _ => out.push(*b),
-        }
-    }
-    out
-}
-
 /// Prometheus classic buckets `(le, cumulative count)` (any order, `+Inf` included) as
 /// non-cumulative buckets; counts that decrease (a reset inside the window) are clamped to 0.
 pub fn prometheus_buckets(cumulative: &[(f64, f64)]) -> Vec<Bucket> {
@@ -519,21 +506,6 @@ mod tests {
             None
         );
         assert_eq!(mann_whitney(&x, &[]), None);
-    }
-
-    #[test]
-    fn merging_adds_equal_buckets_in_value_order() {
-        let b = |lo: f64, hi: f64, count| Bucket { lo, hi, count };
-        let mut list = vec![
-            b(2.0, 3.0, 1),
-            b(0.0, 1.0, 2),
-            b(2.0, 3.0, 4),
-            b(1.0, 2.0, 1),
-        ];
-        assert_eq!(
-            merge_buckets(&mut list),
-            vec![b(0.0, 1.0, 2), b(1.0, 2.0, 1), b(2.0, 3.0, 5)]
-        );
     }
 
     #[test]

@@ -450,7 +450,10 @@ mod tests {
         assert!(write.uri().path().ends_with("/messages"));
         assert_eq!(write.headers()[CONTENT_TYPE], "application/json");
         let body: serde_json::Value = serde_json::from_slice(write.body()).expect("JSON");
-        assert_eq!(body["messages"][0]["metadata"]["message_id"], "my run/1-7-100-m1");
+        assert_eq!(
+            body["messages"][0]["metadata"]["message_id"],
+            "my run/1-7-100-m1"
+        );
     }
 
     #[test]
@@ -468,6 +471,8 @@ mod tests {
         assert_eq!(turn.uri().path(), "/api/chat");
         let body: serde_json::Value = serde_json::from_slice(turn.body()).expect("JSON");
         assert_eq!(body["client_msg_id"], "run1-m0");
-        assert!(body["thread_id"].as_str().is_some_and(|t| t.starts_with("run1-t")));
+        assert!(body["thread_id"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("run1-t")));
     }
 }

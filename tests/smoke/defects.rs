@@ -8,6 +8,8 @@ use rollgate::assistant::regression::Regression;
 use rollgate::run_dir::RunDir;
 use rollgate::smoke::{self, CheckResult, Phase, SmokeReport, Status};
 
+use super::check_named;
+
 /// Runs the shipped checklist of `phase` against an embedded assistant with the defect file.
 async fn run_with_defect(phase: Phase, defect: &str) -> SmokeReport {
     let path = Path::new("fixtures/defects").join(defect);
@@ -72,11 +74,7 @@ async fn a_disabled_breaker_fails_the_breaker_boxes() {
             "{check:?}"
         );
     }
-    let opens = report
-        .checks
-        .iter()
-        .find(|c| c.name.starts_with("Force Zep 5xx"))
-        .expect("check");
+    let opens = check_named(&report.checks, "Force Zep 5xx");
     assert!(
         says(opens, "memory_zep_breaker_opens_total delta 0"),
         "{opens:?}"
@@ -96,16 +94,10 @@ async fn an_ignored_retry_after_fails_the_429_boxes() {
             "memory_zep_retry_after_seconds increments",
         ],
     );
-    let spacing = failed
-        .iter()
-        .find(|c| c.name.starts_with("Stub Zep 429"))
-        .expect("check");
+    let spacing = check_named(failed.iter().copied(), "Stub Zep 429");
     assert!(says(spacing, "Retry-After ignored"), "{spacing:?}");
     assert!(says(spacing, "HTTP 429 Retry-After 2s"), "{spacing:?}");
-    let metric = failed
-        .iter()
-        .find(|c| c.name.starts_with("memory_zep_retry_after_seconds"))
-        .expect("check");
+    let metric = check_named(failed.iter().copied(), "memory_zep_retry_after_seconds");
     assert!(says(metric, "Retry-After"), "{metric:?}");
 }
 

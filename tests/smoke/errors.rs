@@ -39,11 +39,7 @@ fn an_unknown_field_is_an_error_naming_the_file_and_line() {
 #[tokio::test]
 async fn a_metric_the_target_does_not_expose_is_an_error_naming_metric_and_target() {
     let (report, _dir) = super::junit::run_mixed().await;
-    let check = report
-        .checks
-        .iter()
-        .find(|c| c.name.starts_with("errors:"))
-        .expect("check");
+    let check = super::check_named(&report.checks, "errors:");
     assert_eq!(check.status, Status::Error, "{check:?}");
     assert!(
         check

@@ -116,11 +116,7 @@ async fn the_write_only_checklist_passes_twice_on_a_long_lived_external_target()
         );
         assert!(settled_an_open_breaker(&report), "run {run}\n{json:#}");
         // chat_until reached the open breaker, whatever turn it took with 5 failures.
-        let opens = report
-            .checks
-            .iter()
-            .find(|c| c.name.starts_with("Force Zep 5xx"))
-            .expect("breaker box");
+        let opens = super::check_named(&report.checks, "Force Zep 5xx");
         assert!(
             opens
                 .evidence

@@ -10,7 +10,7 @@ mod quantiles;
 use std::path::Path;
 
 use rollgate::run_dir::RunDir;
-use rollgate::smoke::{self, Phase, SmokeReport, Status};
+use rollgate::smoke::{self, CheckResult, Phase, SmokeReport, Status};
 
 /// Runs the shipped checklist of `phase` the way `rollgate smoke` does (a fresh embedded stack
 /// per check), into a temp run directory.
@@ -22,6 +22,23 @@ async fn run_phase(phase: Phase) -> (SmokeReport, tempfile::TempDir) {
         .await
         .expect("report");
     (report, dir)
+}
+
+/// The first check whose name starts with `prefix`; fails the test naming the prefix and listing
+/// the checks when there is none.
+fn check_named<'r>(
+    checks: impl IntoIterator<Item = &'r CheckResult>,
+    prefix: &str,
+) -> &'r CheckResult {
+    let checks: Vec<&CheckResult> = checks.into_iter().collect();
+    checks
+        .iter()
+        .copied()
+        .find(|c| c.name.starts_with(prefix))
+        .unwrap_or_else(|| {
+            let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+            panic!("no check named {prefix:?} among {names:?}")
+        })
 }
 
 fn assert_all_pass(report: &SmokeReport) {
@@ -85,11 +102,7 @@ async fn the_write_only_checklist_passes_on_the_embedded_default() {
         Some(report.checks.len())
     );
     // The quantile expectation counts its samples in the evidence.
-    let p95 = report
-        .checks
-        .iter()
-        .find(|c| c.name.starts_with("p95 latency"))
-        .expect("p95 check");
+    let p95 = check_named(&report.checks, "p95 latency");
     assert!(
         p95.evidence
             .iter()
