@@ -325,11 +325,9 @@ impl Scraper {
             ),
         ];
         for (name, value) in reports {
-            let labels = Labels::from_pairs([
-                ("__name__", name),
-                ("job", target.job.as_str()),
-                ("instance", target.instance.as_str()),
-            ]);
+            // Like Prometheus, the target's labels (`job`, `instance` and its own) go on these too,
+            // so `up{variant="canary"}` says which side a failed scrape was.
+            let labels = target_labels(&Labels::from_pairs([("__name__", name)]), target);
             if let Err(e) = self.store.append(&labels, now, value) {
                 outcome.rejected.push(e.to_string());
             }

@@ -33,6 +33,33 @@ fn with_target(name: &str, instance: &str, extra: &[(&str, &str)]) -> Labels {
 }
 
 #[tokio::test]
+async fn a_targets_own_labels_go_on_its_samples_and_on_up() {
+    let target = TestTarget::start("b 1.5\n").await;
+    let mut scraper = Scraper::new(
+        config(std::slice::from_ref(&target.url), 1000, None).with_label(0, "variant", "canary"),
+    )
+    .expect("scraper");
+    let outcome = scraper.scrape_round().await[0].clone();
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let instance = target
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let side = [("variant", "canary")];
+    assert_eq!(
+        last_value(&scraper, &with_target("b", &instance, &side)),
+        1.5
+    );
+    for report in ["up", "scrape_duration_seconds", "scrape_samples_scraped"] {
+        scraper
+            .store()
+            .get(&with_target(report, &instance, &side))
+            .unwrap_or_else(|| panic!("no {report} with the target's variant label"));
+    }
+}
+
+#[tokio::test]
 async fn scrapes_label_and_record_up_duration_and_sample_count() {
     let target = TestTarget::start("a_total{job=\"inner\"} 3\nb 1.5\n").await;
     let mut scraper =
