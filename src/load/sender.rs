@@ -5,9 +5,10 @@
 //! This is the HTTP engine reqwest itself runs on, without reqwest's per-request layers: its
 //! redirect layer prints and re-parses every URI, its retry layer clones every request in case it
 //! is sent again, and its URL type is parsed (host, IDNA) once more per request. None of that is
-//! wanted here: a redirect or a refused request is the target's answer, recorded as it came. On 2
-//! cores at 2,000 req/s those layers were the largest share of the load's own CPU
-//! (`cargo bench --bench load -- --only paced`, see the README).
+//! wanted here: a redirect or a refused request is the target's answer, recorded as it came. In
+//! `perf record` of `cargo bench --bench load -- --only paced` (2,000 req/s on 2 cores), reqwest's
+//! `send` was 11% of the load thread's samples and its redirect layer alone 7.7%; with this sender
+//! the load's CPU per request fell from 1.2× oha's to 0.75× (see the README).
 
 use std::time::Duration;
 
