@@ -87,13 +87,21 @@ pub struct Plot {
     pub x_range: Option<(f64, f64)>,
 }
 
+impl Line {
+    /// Whether the line has a finite point to draw.
+    fn drawable(&self) -> bool {
+        self.points
+            .iter()
+            .any(|(x, y)| x.is_finite() && y.is_finite())
+    }
+}
+
 impl Plot {
     /// Whether any measured (solid) line has a finite point: a plot without one is never drawn.
     pub fn has_data(&self) -> bool {
-        self.lines.iter().any(|l| {
-            matches!(l.stroke, Stroke::Solid(_))
-                && l.points.iter().any(|(x, y)| x.is_finite() && y.is_finite())
-        })
+        self.lines
+            .iter()
+            .any(|l| matches!(l.stroke, Stroke::Solid(_)) && l.drawable())
     }
 }
 
@@ -107,7 +115,7 @@ fn solid_widths(lines: &[Line]) -> Vec<u32> {
         .iter()
         .rev()
         .map(|l| match l.stroke {
-            Stroke::Solid(_) if finite(&l.points).is_empty() => 2,
+            Stroke::Solid(_) if !l.drawable() => 2,
             Stroke::Solid(_) => {
                 let width = 2 + 3 * above;
                 above += 1;
